@@ -1,0 +1,52 @@
+"""Shared test fixtures.
+
+Real-server tests use a real llama-server built by ``scripts/install-llama-server.sh``. In CI
+(``CI=true``) a missing binary is a failure, never a skip; on a developer machine it skips with
+the command that installs it.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def llama_cache_dir() -> Path:
+    return Path(os.environ.get("ONBOARD_CACHE", Path.home() / ".cache" / "onboard"))
+
+
+def find_llama_binary(name: str) -> Path | None:
+    """LLAMA_SERVER (for llama-server) or the install script's cache, else PATH."""
+    if name == "llama-server" and os.environ.get("LLAMA_SERVER"):
+        return Path(os.environ["LLAMA_SERVER"])
+    cached = llama_cache_dir() / "llama.cpp" / "bin" / name
+    if cached.exists():
+        return cached
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+def _require(name: str) -> Path:
+    path = find_llama_binary(name)
+    if path is None:
+        msg = f"{name} not found: run `bash scripts/install-llama-server.sh` (or set LLAMA_SERVER)"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.fixture(scope="session")
+def llama_server_bin() -> Path:
+    """Path of a real llama-server binary (CPU + Vulkan build)."""
+    return _require("llama-server")
+
+
+@pytest.fixture(scope="session")
+def llama_fit_params_bin() -> Path:
+    """Path of llama.cpp's own llama-fit-params (an oracle for per-device projections)."""
+    return _require("llama-fit-params")

@@ -1,0 +1,75 @@
+"""The `onboard` command line: wiring only. Each command lives in ``workflow/commands/<name>.py``
+and exposes ``command`` (a click command or group); modules are imported only when their command
+runs, so that read-only commands stay fast and never import gguf, huggingface_hub or the planner.
+"""
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# command name -> module under workflow.commands (one module per command, pipx style)
+COMMANDS: dict[str, str] = {
+    "start": "start",
+    "status": "status",
+    "advance": "advance",
+    "rollback": "rollback",
+    "list": "list_",
+    "abandon": "abandon",
+    "history": "history",
+    "inspect": "inspect",
+    "plan": "plan",
+    "logs": "logs",
+    "hardware": "hardware",
+    "samplers": "samplers",
+    "docs": "docs",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a subcommand's module only when that subcommand is used
+    (the pattern from click's documentation, "Lazily Loading Subcommands")."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = COMMANDS.get(cmd_name)
+        if module_name is None:
+            return None
+        try:
+            module = importlib.import_module(f"workflow.commands.{module_name}")
+        except ModuleNotFoundError as err:
+            if err.name != f"workflow.commands.{module_name}":
+                raise
+            return _not_built(cmd_name)
+        return module.command
+
+
+def _not_built(name: str) -> click.Command:
+    @click.command(name=name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+    def not_built() -> None:
+        click.echo(f"onboard {name}: not built yet.", err=True)
+        raise SystemExit(9)
+
+    return not_built
+
+
+@click.group(cls=LazyGroup)
+@click.option("--root", type=click.Path(file_okay=False), envvar="ONBOARD_ROOT",
+              help="Repository to work on (default: walk up from the current directory to models.conf).")
+@click.option("--db", type=click.Path(dir_okay=False), envvar="ONBOARD_DB",
+              help="Workflow database (default: <root>/.onboard/onboard.db).")
+@click.version_option(package_name="onboard")
+@click.pass_context
+def cli(ctx: click.Context, root: str | None, db: str | None) -> None:
+    """Onboard a GGUF model into a llama-server repository, one resumable phase at a time."""
+    ctx.obj = {"root": root, "db": db}
+
+
+def main() -> None:
+    cli(prog_name="onboard")
+
+
+if __name__ == "__main__":
+    main()
