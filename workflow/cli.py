@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "hardware": "hardware",
     "samplers": "samplers",
     "docs": "docs",
+    "serve": "serve",
 }
 
 
