@@ -50,3 +50,29 @@ def llama_server_bin() -> Path:
 def llama_fit_params_bin() -> Path:
     """Path of llama.cpp's own llama-fit-params (an oracle for per-device projections)."""
     return _require("llama-fit-params")
+
+
+# -- real-server accounting: CI prints how many real-server tests ran, and a skipped one fails the run --
+_REAL = {"passed": 0, "failed": 0, "skipped": 0}
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if "real_server" not in report.keywords:
+        return
+    if report.when == "call" and report.passed:
+        _REAL["passed"] += 1
+    elif report.failed:
+        _REAL["failed"] += 1
+    elif report.skipped:
+        _REAL["skipped"] += 1
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("CI") and _REAL["skipped"]:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
+    terminalreporter.write_line(
+        f"real-server tests: {_REAL['passed']} passed, {_REAL['failed']} failed, {_REAL['skipped']} skipped"
+        + ("  (skips count as failures in CI)" if os.environ.get("CI") and _REAL["skipped"] else ""))

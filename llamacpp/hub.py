@@ -1,0 +1,488 @@
+"""GGUF quantizations on the Hugging Face hub: list them, download one, check it is complete.
+
+A GGUF repository holds many files; a person chooses a *quant* (``Q4_K_M``, ``UD-Q4_K_XL``,
+``BF16``...), which may be one file, several shards (``X-00001-of-00003.gguf``), and may sit in
+its own folder (``BF16/...``). This module turns the repository's file list into quants with
+their sizes (through huggingface_hub: one tree listing), does the same for files on disk (so
+evaluation works offline), prints the exact ``hf download`` command, downloads through
+huggingface_hub, and checks that the downloaded files are all there, whole and GGUF.
+
+Files land where ``hf download --local-dir`` puts them: ``<target_dir>/<path in repo>``, so the
+printed command and ``download_quant`` give the same layout and the same check applies to both.
+Tokens are never printed or stored: huggingface_hub reads ``HF_TOKEN`` / the saved login itself.
+"""
+from __future__ import annotations
+
+import contextlib
+import glob
+import re
+import struct
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any, Iterator, Sequence
+
+from .errors import BadInput, ExternalFailure
+
+# Quantization names as they appear in GGUF file names (llama.cpp's ftypes plus the names
+# quantizers publish: Unsloth's UD-*_XL, bartowski's *_L). Matched longest first, case-insensitively.
+QUANT_TOKENS: tuple[str, ...] = (
+    "F32", "F16", "BF16", "FP16", "FP32",
+    "Q8_0", "Q8_1", "Q8_K", "Q6_K", "Q5_0", "Q5_1", "Q5_K", "Q5_K_S", "Q5_K_M", "Q4_0", "Q4_1", "Q4_K",
+    "Q4_K_S", "Q4_K_M", "Q3_K", "Q3_K_S", "Q3_K_M", "Q3_K_L", "Q2_K", "Q2_K_S", "Q2_K_M", "Q2_K_L",
+    "Q4_0_4_4", "Q4_0_4_8", "Q4_0_8_8",
+    "Q2_K_XL", "Q3_K_XL", "Q4_K_XL", "Q5_K_XL", "Q6_K_XL", "Q8_K_XL", "Q4_K_L", "Q5_K_L", "Q6_K_L",
+    "IQ1_S", "IQ1_M", "IQ2_XXS", "IQ2_XS", "IQ2_S", "IQ2_M", "IQ3_XXS", "IQ3_XS", "IQ3_S", "IQ3_M",
+    "IQ4_XS", "IQ4_NL", "TQ1_0", "TQ2_0", "MXFP4", "MXFP4_MOE",
+)
+_TOKENS_LONGEST_FIRST = sorted(QUANT_TOKENS, key=len, reverse=True)
+_QUANT_RE = re.compile(
+    r"(?:^|(?<=[-_.\s/]))(?P<ud>UD-)?(?P<tok>" + "|".join(map(re.escape, _TOKENS_LONGEST_FIRST)) + r")(?=$|[-_.\s/])",
+    re.IGNORECASE,
+)
+_SHARD_RE = re.compile(r"^(?P<base>.+)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$", re.IGNORECASE)
+GGUF_MAGIC = b"GGUF"
+
+
+@dataclass(frozen=True)
+class QuantFile:
+    """One file of a quant: its path in the repository (forward slashes) and its size in bytes."""
+
+    path_in_repo: str
+    size: int | None
+    sha256: str | None = None  # the LFS sha256, when the hub gave it
+
+
+@dataclass
+class Quant:
+    """One downloadable quantization: its files in shard order."""
+
+    name: str
+    files: list[QuantFile]
+    split_count: int | None = None  # N of -0000k-of-0000N, None for a single file
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size or 0 for f in self.files)
+
+    @property
+    def first_file(self) -> str:
+        """The file to hand llama-server (``-m``): the first shard, or the only file."""
+        return self.files[0].path_in_repo
+
+    def include_patterns(self) -> list[str]:
+        """Glob patterns (``hf download --include``) matching exactly this quant's files."""
+        if self.split_count is None:
+            return [glob.escape(f.path_in_repo) for f in self.files]
+        m = _SHARD_RE.match(self.files[0].path_in_repo)
+        assert m is not None
+        return [f"{glob.escape(m.group('base'))}-*-of-{m.group('count')}.gguf"]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "total_bytes": self.total_bytes, "split_count": self.split_count,
+                "files": [{"path": f.path_in_repo, "size": f.size} for f in self.files],
+                "warnings": list(self.warnings)}
+
+
+@dataclass
+class RepoListing:
+    """A GGUF repository's content: quants, multimodal projectors, and the rest (README, images...)."""
+
+    repo_id: str
+    quants: list[Quant]
+    mmproj: list[Quant]
+    other_files: list[QuantFile]
+    revision: str = "main"
+    sha: str | None = None
+
+
+# ---- names ---------------------------------------------------------------------------------------
+def quant_name(path_in_repo: str) -> str | None:
+    """The quant a GGUF file belongs to, from its name, else its folder (``Q4_K_M``, ``UD-Q4_K_XL``).
+
+    The last match in the file name wins (model names come first: ``Qwen3-30B-A3B-Q4_K_M``).
+    Names are upper-cased as published (``q4_k_m`` -> ``Q4_K_M``).
+    """
+    p = PurePosixPath(path_in_repo)
+    stem = p.name
+    m_shard = _SHARD_RE.match(stem)
+    stem = m_shard.group("base") if m_shard else re.sub(r"\.gguf$", "", stem, flags=re.IGNORECASE)
+    for text in (stem, *reversed(p.parent.parts)):
+        matches = list(_QUANT_RE.finditer(text))
+        if matches:
+            m = matches[-1]
+            return ("UD-" if m.group("ud") else "") + m.group("tok").upper()
+    return None
+
+
+def is_mmproj(path_in_repo: str) -> bool:
+    """Multimodal projector files (vision/audio encoders) are not quants of the language model."""
+    return "mmproj" in PurePosixPath(path_in_repo).name.lower()
+
+
+def model_dir_name(repo_id: str) -> str:
+    """``unsloth/Qwen3-30B-A3B-GGUF`` -> ``Qwen3-30B-A3B``: the ``models/<ModelName>/`` folder."""
+    name = repo_id.rstrip("/").split("/")[-1]
+    return re.sub(r"[-_.]gguf$", "", name, flags=re.IGNORECASE) or name
+
+
+def default_target_dir(repo_id: str, quant: Quant | str, root: Path | None = None) -> Path:
+    """``<root>/models/<ModelName>/<Quant>``."""
+    qname = quant if isinstance(quant, str) else quant.name
+    base = Path("models") / model_dir_name(repo_id) / qname
+    return (root / base) if root is not None else base
+
+
+# ---- grouping --------------------------------------------------------------------------------------
+def group_files(files: Sequence[QuantFile]) -> tuple[list[Quant], list[Quant], list[QuantFile]]:
+    """Split a file list into (quants, mmproj, other files). Shards of one model are one quant."""
+    groups: dict[tuple[str, bool], list[QuantFile]] = {}
+    other: list[QuantFile] = []
+    for f in files:
+        if not f.path_in_repo.lower().endswith(".gguf"):
+            other.append(f)
+            continue
+        m = _SHARD_RE.match(f.path_in_repo)
+        base = m.group("base") if m else f.path_in_repo
+        groups.setdefault((base, m is not None), []).append(f)
+
+    quants: list[Quant] = []
+    mmproj: list[Quant] = []
+    for (base, sharded), members in groups.items():
+        members.sort(key=lambda f: f.path_in_repo)
+        name = quant_name(members[0].path_in_repo)
+        proj = is_mmproj(members[0].path_in_repo)
+        if proj:
+            name = PurePosixPath(base).name.removesuffix(".gguf") if not sharded else PurePosixPath(base).name
+        elif name is None:
+            name = PurePosixPath(base).name.removesuffix(".gguf")
+        q = Quant(name=name, files=members)
+        if sharded:
+            q.split_count = _check_shards(q)
+        (mmproj if proj else quants).append(q)
+
+    _disambiguate(quants)
+    quants.sort(key=lambda q: (q.total_bytes, q.name))
+    mmproj.sort(key=lambda q: q.name)
+    return quants, mmproj, other
+
+
+def _check_shards(q: Quant) -> int:
+    counts = {int(_SHARD_RE.match(f.path_in_repo).group("count")) for f in q.files}  # type: ignore[union-attr]
+    count = max(counts)
+    have = {int(_SHARD_RE.match(f.path_in_repo).group("no")) for f in q.files}  # type: ignore[union-attr]
+    missing = sorted(set(range(1, count + 1)) - have)
+    if len(counts) > 1:
+        q.warnings.append(f"shards disagree on their count ({sorted(counts)})")
+    if missing:
+        q.warnings.append(f"{len(missing)} of {count} shards not in the listing: "
+                          + ", ".join(f"{n:05d}-of-{count:05d}" for n in missing))
+    return count
+
+
+def _disambiguate(quants: list[Quant]) -> None:
+    """Two groups with one name (e.g. a quant in the root and again in a folder): name them by path."""
+    by_name: dict[str, list[Quant]] = {}
+    for q in quants:
+        by_name.setdefault(q.name, []).append(q)
+    for name, same in by_name.items():
+        if len(same) > 1:
+            for q in same:
+                q.name = f"{name}:{q.first_file}"
+
+
+# ---- hub access --------------------------------------------------------------------------------------
+@contextlib.contextmanager
+def hub_errors(repo_id: str, what: str = "the hub") -> Iterator[None]:
+    """Turn huggingface_hub's errors into ExternalFailure with what to do (never a token)."""
+    from huggingface_hub import errors as hf_errors
+
+    network_errors = _network_errors()
+
+    try:
+        yield
+    except hf_errors.GatedRepoError:
+        raise ExternalFailure(
+            f"{repo_id}: the repository is gated: access needs an accepted license and a token",
+            fix=f"accept the license on https://huggingface.co/{repo_id}, then set HF_TOKEN to a read token "
+                "(or run `hf auth login`)") from None
+    except hf_errors.RepositoryNotFoundError:
+        raise ExternalFailure(
+            f"{repo_id}: repository not found on the hub",
+            fix="check the repo id (OWNER/NAME as in the hub's URL); a private repo also needs HF_TOKEN") from None
+    except hf_errors.RevisionNotFoundError:
+        raise ExternalFailure(f"{repo_id}: revision not found", fix="check the revision (branch, tag or commit)") from None
+    except hf_errors.RemoteEntryNotFoundError as err:
+        raise ExternalFailure(f"{repo_id}: file not found on the hub ({_short(err)})",
+                              fix="the repository changed since it was listed: list the quants again") from None
+    except hf_errors.LocalEntryNotFoundError as err:  # hf_hub_download: hub unreachable and no local copy
+        raise ExternalFailure(f"{repo_id}: cannot reach the hub to download ({_short(err)})",
+                              fix="check the network (or HF_ENDPOINT), then run the download again") from None
+    except hf_errors.OfflineModeIsEnabled:
+        raise ExternalFailure(f"{repo_id}: HF_HUB_OFFLINE is set, the hub cannot be asked",
+                              fix="unset HF_HUB_OFFLINE, or use files already on disk") from None
+    except hf_errors.HfHubHTTPError as err:
+        raise ExternalFailure(f"{repo_id}: {what} answered an error: {_short(err)}",
+                              fix="retry later; check https://status.huggingface.co") from None
+    except network_errors as err:
+        raise ExternalFailure(f"{repo_id}: cannot reach {what} ({type(err).__name__}: {err})",
+                              fix="check the network (or HF_ENDPOINT); files already on disk work offline") from None
+
+
+def _network_errors() -> tuple[type[BaseException], ...]:
+    """Connection errors of the HTTP library this huggingface_hub uses (httpx2 in 2.x, httpx in 1.x)."""
+    import importlib
+
+    for name in ("httpx2", "httpx"):
+        try:
+            mod = importlib.import_module(name)
+        except ImportError:
+            continue
+        return (mod.ConnectError, mod.TimeoutException, mod.NetworkError, mod.RemoteProtocolError)
+    return (ConnectionError, TimeoutError)
+
+
+def _short(err: Exception) -> str:
+    return str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+
+
+def list_repo_files(repo_id: str, *, revision: str = "main", token: str | bool | None = None) -> RepoListing:
+    """Every file of the repository with its size: one recursive tree listing (paginated by the hub)."""
+    from huggingface_hub import HfApi
+    from huggingface_hub.hf_api import RepoFile
+
+    api = HfApi()
+    with hub_errors(repo_id):
+        entries = [
+            QuantFile(e.path, e.size, e.lfs.sha256 if e.lfs is not None else None)
+            for e in api.list_repo_tree(repo_id, revision=revision, recursive=True, token=token)
+            if isinstance(e, RepoFile)
+        ]
+    quants, mmproj, other = group_files(entries)
+    return RepoListing(repo_id, quants, mmproj, other, revision)
+
+
+def list_quants(repo_id: str, *, revision: str = "main", token: str | bool | None = None) -> list[Quant]:
+    """The repository's GGUF quants with sizes, smallest first (mmproj files excluded)."""
+    listing = list_repo_files(repo_id, revision=revision, token=token)
+    if not listing.quants:
+        raise ExternalFailure(f"{repo_id}: no GGUF model files in the repository",
+                              fix="use the repository that publishes the GGUF files (often OWNER/NAME-GGUF)")
+    return listing.quants
+
+
+def find_quant(quants: Sequence[Quant], name: str) -> Quant:
+    """The quant called ``name`` (case-insensitive), or BadInput listing the names there are."""
+    for q in quants:
+        if q.name.lower() == name.lower():
+            return q
+    raise BadInput(f"no quant {name!r}; available: {', '.join(q.name for q in quants) or 'none'}",
+                   field="--quant", fix="pick one of the names listed")
+
+
+def local_quants(directory: str | Path) -> list[Quant]:
+    """Quants from GGUF files on disk under ``directory`` (offline). Hidden folders are skipped."""
+    root = Path(directory)
+    if not root.is_dir():
+        return []
+    files = []
+    for p in sorted(root.rglob("*")):
+        rel = p.relative_to(root)
+        if any(part.startswith(".") for part in rel.parts) or not p.is_file():
+            continue
+        files.append(QuantFile(rel.as_posix(), p.stat().st_size))
+    quants, _, _ = group_files(files)
+    return quants
+
+
+# ---- download ---------------------------------------------------------------------------------------
+def download_command(repo_id: str, quant: Quant, target_dir: str | Path, *, revision: str = "main") -> list[str]:
+    """The exact ``hf download`` argv fetching this quant's files (and nothing else) into ``target_dir``."""
+    argv = ["hf", "download", repo_id]
+    for pattern in quant.include_patterns():
+        argv += ["--include", pattern]
+    if revision != "main":
+        argv += ["--revision", revision]
+    argv += ["--local-dir", str(target_dir).rstrip("/") + "/"]
+    return argv
+
+
+def local_paths(quant: Quant, target_dir: str | Path) -> list[Path]:
+    """Where the quant's files are (or will be) once downloaded into ``target_dir``."""
+    return [Path(target_dir) / f.path_in_repo for f in quant.files]
+
+
+def download_quant(repo_id: str, quant: Quant, target_dir: str | Path, *, progress: bool = True,
+                   revision: str = "main", token: str | bool | None = None) -> list[Path]:
+    """Download the quant's files into ``target_dir`` through huggingface_hub; returns their paths.
+
+    Resume: huggingface_hub resumes a transfer interrupted by the network within one call (HTTP
+    Range). A partial file left at the destination by an earlier, killed run (or another tool)
+    is continued from its last byte with huggingface_hub's ``http_get``; ``hf_hub_download`` then
+    checks it against the hub's sha256 (re-downloading it whole if it does not match). Files
+    already complete are only checked (one HEAD request each).
+    """
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+    from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
+    target = Path(target_dir)
+    target.mkdir(parents=True, exist_ok=True)
+    was_disabled = are_progress_bars_disabled()
+    if not progress:
+        disable_progress_bars()
+    paths: list[Path] = []
+    try:
+        with hub_errors(repo_id):
+            for f in quant.files:
+                dest = target / f.path_in_repo
+                _continue_partial(repo_id, f, dest, target, revision=revision, token=token)
+                try:
+                    path = hf_hub_download(repo_id, f.path_in_repo, revision=revision, local_dir=target, token=token)
+                except (HfHubHTTPError, LocalEntryNotFoundError):
+                    raise  # the hub's own answer: hub_errors explains it
+                except OSError as err:
+                    if "Consistency check failed" in str(err):
+                        raise ExternalFailure(f"{repo_id}: {f.path_in_repo}: the transfer ended early",
+                                              fix="run the download again: it continues where it stopped") from None
+                    raise ExternalFailure(f"{dest}: cannot write the download ({err.strerror or err})",
+                                          fix="check free disk space and permissions") from None
+                paths.append(Path(path))
+    finally:
+        if not progress and not was_disabled:
+            enable_progress_bars()
+    return paths
+
+
+def _continue_partial(repo_id: str, f: QuantFile, dest: Path, local_dir: Path, *, revision: str,
+                      token: str | bool | None) -> None:
+    """Append the missing tail of a partial file that huggingface_hub has no record of."""
+    if f.size is None or not dest.is_file():
+        return
+    have = dest.stat().st_size
+    meta = local_dir / ".cache" / "huggingface" / "download" / (f.path_in_repo + ".metadata")
+    if not 0 < have < f.size or meta.exists():
+        return
+    from huggingface_hub import hf_hub_url
+    from huggingface_hub.file_download import http_get
+    from huggingface_hub.utils import build_hf_headers
+
+    url = hf_hub_url(repo_id, f.path_in_repo, revision=revision)
+    with open(dest, "r+b") as out:
+        out.seek(0, 2)
+        http_get(url, out, resume_size=have, headers=build_hf_headers(token=token), expected_size=f.size,
+                 displayed_filename=PurePosixPath(f.path_in_repo).name)
+
+
+# ---- completeness check --------------------------------------------------------------------------------
+_VALUE_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_INT_FORMATS = {0: "B", 1: "b", 2: "H", 3: "h", 4: "I", 5: "i", 10: "Q", 11: "q"}
+_MAX_KV = 1 << 20
+_MAX_STRING = 1 << 26  # a key or string value longer than 64 MiB is not a real GGUF
+
+
+def read_split_keys(path: Path) -> dict[str, int]:
+    """``split.no``/``split.count``/``split.tensors.count`` of one GGUF file, reading only its metadata.
+
+    Values are skipped without being kept (tokenizer arrays included), so memory stays bounded;
+    a malformed header raises ValueError. Stops as soon as the three keys are found.
+    """
+    wanted = {"split.no", "split.count", "split.tensors.count"}
+    found: dict[str, int] = {}
+    with open(path, "rb") as f:
+        head = f.read(24)
+        if len(head) < 24 or head[:4] != GGUF_MAGIC:
+            raise ValueError("not a GGUF header")
+        version, _n_tensors, n_kv = struct.unpack("<IQQ", head[4:])
+        if version not in (2, 3) or n_kv > _MAX_KV:
+            raise ValueError(f"unsupported GGUF version {version} or absurd key count {n_kv}")
+
+        def read(n: int) -> bytes:
+            b = f.read(n)
+            if len(b) != n:
+                raise ValueError("truncated metadata")
+            return b
+
+        def string() -> bytes:
+            (n,) = struct.unpack("<Q", read(8))
+            if n > _MAX_STRING:
+                raise ValueError(f"string of {n} bytes")
+            return read(n)
+
+        def skip(vtype: int) -> None:
+            if vtype in _VALUE_SIZES:
+                f.seek(_VALUE_SIZES[vtype], 1)
+            elif vtype == 8:
+                (n,) = struct.unpack("<Q", read(8))
+                if n > _MAX_STRING:
+                    raise ValueError(f"string of {n} bytes")
+                f.seek(n, 1)
+            elif vtype == 9:
+                item, count = struct.unpack("<IQ", read(12))
+                if item in _VALUE_SIZES:
+                    f.seek(_VALUE_SIZES[item] * count, 1)
+                else:
+                    if count > 1 << 32:
+                        raise ValueError(f"array of {count} items")
+                    for _ in range(count):
+                        skip(item)
+            else:
+                raise ValueError(f"unknown value type {vtype}")
+
+        for _ in range(n_kv):
+            key = string().decode("utf-8", "replace")
+            (vtype,) = struct.unpack("<I", read(4))
+            if key in wanted and vtype in _INT_FORMATS:
+                fmt = _INT_FORMATS[vtype]
+                (found[key],) = struct.unpack("<" + fmt, read(struct.calcsize(fmt)))
+                if len(found) == len(wanted):
+                    break
+            else:
+                skip(vtype)
+    return found
+
+
+def check_files_present(quant: Quant, target_dir: str | Path) -> list[str]:
+    """Problems with the quant's files in ``target_dir``; ``[]`` means complete.
+
+    Each problem names the file: missing, partial (smaller than the listing), wrong size, corrupt
+    (no GGUF magic, unreadable metadata), and split metadata that disagrees with the shard names
+    (``split.count``, ``split.no``).
+    """
+    problems: list[str] = []
+    for f, path in zip(quant.files, local_paths(quant, target_dir)):
+        if not path.is_file():
+            problems.append(f"missing: {path}" + (f" (expected {f.size} bytes)" if f.size is not None else ""))
+            continue
+        size = path.stat().st_size
+        if f.size is not None and size < f.size:
+            problems.append(f"partial: {path} has {size} of {f.size} bytes ({100 * size / f.size:.0f}%); "
+                            "run the download again, it continues")
+            continue
+        if f.size is not None and size > f.size:
+            problems.append(f"wrong size: {path} is {size} bytes, the listing says {f.size}")
+            continue
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        if magic != GGUF_MAGIC:
+            problems.append(f"corrupt: {path} does not start with the GGUF magic (found {magic!r})")
+            continue
+        m = _SHARD_RE.match(PurePosixPath(f.path_in_repo).name)
+        if m is None:
+            continue
+        try:
+            keys = read_split_keys(path)
+        except (ValueError, OSError) as err:
+            problems.append(f"corrupt: {path}: metadata unreadable ({err})")
+            continue
+        no, count = int(m.group("no")), int(m.group("count"))
+        if keys.get("split.count") != count:
+            problems.append(f"split mismatch: {path}: split.count is {keys.get('split.count')}, the name says {count}")
+        elif keys.get("split.no") is not None and keys["split.no"] != no - 1:
+            problems.append(f"split mismatch: {path}: its metadata says shard {keys['split.no'] + 1:05d} "
+                            f"(split.no {keys['split.no']}), the name says {no:05d}")
+    if quant.split_count is not None and len(quant.files) != quant.split_count:
+        have = {int(_SHARD_RE.match(PurePosixPath(f.path_in_repo).name).group("no")) for f in quant.files}  # type: ignore[union-attr]
+        for n in sorted(set(range(1, quant.split_count + 1)) - have):
+            problems.append(f"missing shard {n:05d}-of-{quant.split_count:05d} (not in the listing either)")
+    return problems

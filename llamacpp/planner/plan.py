@@ -1,0 +1,343 @@
+"""``make_plan(header, rig, request) -> Plan``: predict llama.cpp's memory per device for one
+placement (strategy "given") or choose the fastest placement that fits (strategies A/B/C/D/L/CPU).
+
+The JSON (``Plan.to_json``) is the contract of ``onboard plan --json`` (issue 4 + DESIGN.md):
+``strategy, args, layers_offloaded, devices[{name, capacity_mib, weights_mib, kv_mib, compute_mib,
+overhead_mib, total_mib, margin_mib, ...}], est_tokens_per_s, fits, warnings`` plus ``resolved``
+(the defaults as resolved: ctx, parallel, unified KV, flash attention, batch, ubatch, cache types,
+llama.cpp build). ``total_mib`` = weights + KV + compute + overhead (+ output buffer and repacked
+copies on the CPU entry); ``fits`` = total + margin <= capacity on every device; an unknown figure
+is null.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+from llamacpp.errors import BadInput
+from llamacpp.gguf_model import GGUFHeader
+from llamacpp.rig import Rig
+
+from . import compute as compute_mod
+from .kv_cache import CACHE_TYPES, ContextShape, cache_type, estimate_kv, is_quantized
+from .model_facts import ModelFacts, model_facts
+from .overhead import HOST_MARGIN_MIB, device_overhead_mib, output_buffer_bytes
+from .placement import CPU, GpuDevice, Placement, cpu_moe_rules, n_cpu_moe_rules, place_tensors
+from .speed import estimate_speed
+from .tensors import classify
+from .versions import VERIFIED_BUILD, mla_v_less, output_layer_first
+
+MIB = 1024.0 * 1024.0
+AUTO_PARALLEL = 4  # tools/server/server.cpp: n_parallel auto -> 4 slots, kv_unified = true
+DEFAULT_BATCH = 2048
+DEFAULT_UBATCH = 512
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What ``onboard plan`` was asked. None = llama-server's default (resolved in the plan).
+
+    Placement flags (``ngl``, ``tensor_split``, ``overrides``, ``n_cpu_moe``, ``cpu_moe``) make the
+    plan predict exactly that placement ("given"); without them the planner chooses one.
+    ``overrides`` are ``(regex, buffer)`` pairs in command-line order.
+    """
+
+    ctx: int | None = None
+    parallel: int | None = None
+    cache_type_k: str = "f16"
+    cache_type_v: str = "f16"
+    flash_attn: str = "auto"
+    batch: int = DEFAULT_BATCH
+    ubatch: int = DEFAULT_UBATCH
+    ngl: int | None = None
+    tensor_split: tuple[float, ...] | None = None
+    overrides: tuple[tuple[str, str], ...] = ()
+    n_cpu_moe: int | None = None
+    cpu_moe: bool = False
+    llama_build: int | None = None
+    depth_tokens: int | None = None  # context depth the speed estimate is for (default: min(ctx, 4096))
+
+    @property
+    def given(self) -> bool:
+        return (self.ngl is not None or bool(self.tensor_split) or bool(self.overrides)
+                or self.n_cpu_moe is not None or self.cpu_moe)
+
+
+@dataclass
+class DevicePlan:
+    name: str
+    capacity_mib: float | None
+    weights_mib: float
+    kv_mib: float
+    compute_mib: float | None
+    overhead_mib: float | None
+    margin_mib: float
+    output_mib: float = 0.0
+    repack_mib: float | None = None  # CPU entry only
+
+    @property
+    def total_mib(self) -> float | None:
+        if self.compute_mib is None or self.overhead_mib is None:
+            return None
+        return self.weights_mib + self.kv_mib + self.compute_mib + self.overhead_mib + self.output_mib + (self.repack_mib or 0.0)
+
+    @property
+    def fits(self) -> bool | None:
+        total = self.total_mib
+        if total is None or self.capacity_mib is None:
+            return None
+        return total + self.margin_mib <= self.capacity_mib
+
+    def to_json(self) -> dict[str, Any]:
+        r = lambda x: None if x is None else round(x, 2)  # noqa: E731
+        out = {"name": self.name, "capacity_mib": r(self.capacity_mib), "weights_mib": r(self.weights_mib),
+               "kv_mib": r(self.kv_mib), "compute_mib": r(self.compute_mib), "overhead_mib": r(self.overhead_mib),
+               "total_mib": r(self.total_mib), "margin_mib": r(self.margin_mib), "output_mib": r(self.output_mib)}
+        if self.name == CPU:
+            out["repack_mib"] = r(self.repack_mib)
+        return out
+
+
+@dataclass
+class Settings:
+    """The request with llama-server's defaults resolved."""
+
+    ctx: int
+    parallel: int
+    unified: bool
+    flash_attn: bool
+    flash_attn_source: str
+    batch: int
+    ubatch: int
+    type_k: str
+    type_v: str
+    build: int | None
+    parallel_given: bool
+
+    def to_json(self) -> dict[str, Any]:
+        return {"ctx": self.ctx, "parallel": self.parallel, "kv_unified": self.unified,
+                "flash_attn": "on" if self.flash_attn else "off", "flash_attn_source": self.flash_attn_source,
+                "batch": self.batch, "ubatch": self.ubatch, "cache_type_k": self.type_k,
+                "cache_type_v": self.type_v, "llama_build": self.build}
+
+
+@dataclass
+class Plan:
+    strategy: str
+    args: list[str]
+    layers_offloaded: str
+    devices: list[DevicePlan]
+    est_tokens_per_s: float | None
+    warnings: list[str]
+    settings: Settings
+    placement: Placement | None = field(default=None, repr=False)
+    rationale: str = ""
+    n_splits: int = 0
+
+    @property
+    def fits(self) -> bool:
+        # an unknown figure (null) cannot prove an overflow; the plan's warnings say what is unknown
+        return all(d.fits is not False for d in self.devices)
+
+    def device(self, name: str) -> DevicePlan | None:
+        return next((d for d in self.devices if d.name == name), None)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "strategy": self.strategy,
+            "args": list(self.args),
+            "layers_offloaded": self.layers_offloaded,
+            "devices": [d.to_json() for d in self.devices],
+            "est_tokens_per_s": None if self.est_tokens_per_s is None else round(self.est_tokens_per_s, 1),
+            "fits": self.fits,
+            "warnings": list(self.warnings),
+            "resolved": self.settings.to_json(),
+            "rationale": self.rationale,
+        }
+
+
+def resolve_settings(facts: ModelFacts, req: PlanRequest) -> tuple[Settings, list[str]]:
+    """llama-server's defaults and refusals (src/llama-context.cpp llama_init_from_model,
+    tools/server/server.cpp): ctx 0 = training context; auto parallel = 4 unified slots; explicit
+    ``-np`` = non-unified; quantized V needs flash attention; MLA needs equal K and V types."""
+    warnings: list[str] = []
+    for name, value in (("--batch", req.batch), ("--ubatch", req.ubatch)):
+        if value <= 0:
+            raise BadInput(f"must be a positive number, got {value}", field=name)
+    if req.ctx is not None and req.ctx < 0:
+        raise BadInput(f"must not be negative, got {req.ctx}", field="--ctx")
+    ctx = req.ctx or facts.n_ctx_train
+    if not ctx:
+        raise BadInput("the GGUF has no context_length and --ctx was not given", field="--ctx",
+                       fix="pass --ctx N")
+    if req.parallel is not None and req.parallel <= 0:
+        raise BadInput(f"must be a positive number, got {req.parallel}", field="--parallel")
+    parallel = req.parallel or AUTO_PARALLEL
+    unified = req.parallel is None
+    tk = cache_type(req.cache_type_k, "--cache-type-k")
+    tv = cache_type(req.cache_type_v, "--cache-type-v")
+    fa_req = req.flash_attn.lower()
+    if fa_req not in ("on", "off", "auto"):
+        raise BadInput(f"must be on, off or auto, got {req.flash_attn!r}", field="--flash-attn")
+    if facts.is_mla and tk != tv:
+        raise BadInput(f"this MLA model needs the same K and V cache types (got {req.cache_type_k} and "
+                       f"{req.cache_type_v}); llama.cpp refuses the pair", field="--cache-type-v",
+                       fix=f"pass --cache-type-v {req.cache_type_k}")
+    if fa_req == "off" and is_quantized(tv):
+        raise BadInput("a quantized V cache needs flash attention; llama-server exits with an error",
+                       field="--cache-type-v", fix="use --flash-attn on (or auto), or an f16 V cache")
+    if fa_req == "auto":
+        fa = facts.arch != "grok"
+        source = "auto: assumed on (llama.cpp turns it off where a device lacks the kernel)"
+        if is_quantized(tv):
+            fa, source = True, "auto: on (required by the quantized V cache)"
+    else:
+        fa, source = fa_req == "on", "given"
+    if req.llama_build is None:
+        warnings.append(f"llama.cpp build unknown: rules of current builds assumed (checked on build {VERIFIED_BUILD})")
+    else:
+        if not output_layer_first(req.llama_build):
+            warnings.append(f"llama.cpp build {req.llama_build}: -ngl counts blocks from the last one, "
+                            "the output layer moves only with ngl = n_layer + 1 (before PR #18148)")
+        if facts.is_mla and not mla_v_less(req.llama_build):
+            warnings.append(f"llama.cpp build {req.llama_build}: MLA cache stores K and V latents (before PR #19067)")
+    settings = Settings(ctx, parallel, unified, fa, source, req.batch, req.ubatch,
+                        req.cache_type_k.lower(), req.cache_type_v.lower(), req.llama_build, req.parallel is not None)
+    return settings, warnings
+
+
+def all_overrides(req_overrides: Sequence[tuple[str, str]], cpu_moe: bool, n_cpu_moe: int | None) -> list[tuple[str, str]]:
+    """The rule list llama.cpp ends up with: ``-ot`` rules, then ``--cpu-moe``, then ``--n-cpu-moe``."""
+    rules = list(req_overrides)
+    if cpu_moe:
+        rules += cpu_moe_rules()
+    if n_cpu_moe:
+        if n_cpu_moe < 0:
+            raise BadInput("must not be negative", field="--n-cpu-moe")
+        rules += n_cpu_moe_rules(n_cpu_moe)
+    return rules
+
+
+@dataclass(frozen=True)
+class Layout:
+    """One concrete placement: what the args will say."""
+
+    ngl: int
+    tensor_split: tuple[float, ...] | None = None
+    overrides: tuple[tuple[str, str], ...] = ()
+    cpu_moe: bool = False
+    n_cpu_moe: int | None = None
+
+
+def evaluate(header: GGUFHeader, facts: ModelFacts, rig: Rig, settings: Settings, layout: Layout,
+             *, strategy: str, base_warnings: Sequence[str] = (), depth_tokens: int | None = None) -> Plan:
+    """Predict per-device memory and speed of one layout."""
+    gpus = [GpuDevice(d.name, d.usable_mib, d.max_alloc_mib) for d in rig.devices]
+    rules = all_overrides(layout.overrides, layout.cpu_moe, layout.n_cpu_moe)
+    placement = place_tensors(header.tensors, facts, gpus, ngl=layout.ngl, tensor_split=layout.tensor_split,
+                              overrides=rules, build=settings.build)
+    shape = ContextShape.resolve(settings.ctx, settings.parallel, settings.unified, settings.ubatch)
+    kv = estimate_kv(facts, placement.layer_device, shape, type_k=CACHE_TYPES[settings.type_k],
+                     type_v=CACHE_TYPES[settings.type_v], flash_attn=settings.flash_attn, build=settings.build)
+    host_weights = [t.n_bytes for t in header.tensors
+                    if placement.tensor_device.get(t.name) == CPU and classify(t.name).kind != "input"]
+    cshape = compute_mod.ComputeShape(n_tokens=min(shape.n_ctx, settings.ubatch), n_kv=shape.n_ctx_seq,
+                                      n_kv_swa=kv.cells_swa, flash_attn=settings.flash_attn,
+                                      n_outputs=min(shape.n_ctx, settings.ubatch))
+    comp = compute_mod.estimate_compute(facts, cshape, placement.layer_device, placement.output_device,
+                                        [g.name for g in gpus], max(host_weights, default=0))
+    warnings = list(base_warnings)
+    devices: list[DevicePlan] = []
+    for d in rig.devices:
+        devices.append(DevicePlan(
+            name=d.name, capacity_mib=d.usable_mib, weights_mib=placement.bytes_by_device.get(d.name, 0) / MIB,
+            kv_mib=kv.total(d.name) / MIB, compute_mib=comp.get(d.name, 0) / MIB,
+            overhead_mib=device_overhead_mib(d), margin_mib=d.margin_mib))
+    host = rig.host
+    cpu_cap = host.usable_ram_mib if host.usable_ram_mib is not None else (host.ram_mib or None)
+    devices.append(DevicePlan(
+        name=CPU, capacity_mib=cpu_cap, weights_mib=placement.bytes_by_device.get(CPU, 0) / MIB,
+        kv_mib=kv.total(CPU) / MIB, compute_mib=comp.get(CPU, 0) / MIB, overhead_mib=0.0,
+        margin_mib=HOST_MARGIN_MIB, output_mib=output_buffer_bytes(facts.n_vocab, shape.n_seq_max) / MIB,
+        repack_mib=_repack_mib(header, placement, rig)))
+    if placement.fallbacks:
+        warnings.append(f"{len(placement.fallbacks)} tensor(s) exceed a device's largest allocation and stay on the host: "
+                        + ", ".join(placement.fallbacks[:3]))
+    if devices[-1].repack_mib is None:
+        warnings.append("CPU: host weights may be repacked (AMX / CPU_REPACK) into a larger buffer; size unknown")
+    depth = depth_tokens or min(shape.n_ctx, 4096)
+    speed = estimate_speed(header.tensors, facts, placement, {k: v for k, v in kv.kv_by_device.items()},
+                           depth_tokens=depth, kv_cells=shape.n_ctx_seq * shape.n_stream,
+                           bandwidth_gbs={**{d.name: d.bandwidth_gbs for d in rig.devices}, CPU: host.bandwidth_gbs},
+                           backends={d.name: d.backend for d in rig.devices})
+    warnings += speed.assumed
+    args = _args(settings, layout, len(rig.devices))
+    return Plan(strategy, args, placement.layers_offloaded, devices, speed.tokens_per_s, warnings, settings,
+                placement, n_splits=speed.n_splits)
+
+
+def _repack_mib(header: GGUFHeader, placement: Placement, rig: Rig) -> float | None:
+    """Extra host memory of repacked weights. ggml-cpu repacks some quant types into
+    interleaved layouts (CPU_REPACK: same size) or AMX tiles (larger: +11.8% was measured on a Q8_0
+    output). AMX growth is unknown per type: null when the host has AMX and holds quantized weights."""
+    flags = {f.lower() for f in rig.host.cpu_flags}
+    if not any(f.startswith("amx") for f in flags):
+        return 0.0
+    quantized_on_host = any(placement.tensor_device.get(t.name) == CPU and t.ggml_type not in (0, 1, 30)
+                            for t in header.tensors)
+    return None if quantized_on_host else 0.0
+
+
+def _fmt_split(ts: Sequence[float]) -> str:
+    return ",".join(f"{x:g}" for x in ts)
+
+
+def _args(s: Settings, layout: Layout, n_devices: int) -> list[str]:
+    """llama-server arguments for this placement and context, one token per element."""
+    args = ["-c", str(s.ctx), "-ngl", str(layout.ngl)]
+    if layout.tensor_split and n_devices > 1:
+        args += ["-ts", _fmt_split(layout.tensor_split)]
+    for pattern, buft in layout.overrides:
+        args += ["-ot", f"{pattern}={buft}"]
+    if layout.cpu_moe:
+        args.append("--cpu-moe")
+    if layout.n_cpu_moe:
+        args += ["--n-cpu-moe", str(layout.n_cpu_moe)]
+    if s.type_k != "f16":
+        args += ["-ctk", s.type_k]
+    if s.type_v != "f16":
+        args += ["-ctv", s.type_v]
+    args += ["-fa", "on" if s.flash_attn else "off"]
+    if s.parallel_given:
+        args += ["-np", str(s.parallel)]
+    if s.batch != DEFAULT_BATCH:
+        args += ["-b", str(s.batch)]
+    if s.ubatch != DEFAULT_UBATCH:
+        args += ["-ub", str(s.ubatch)]
+    args += ["-fit", "off"]
+    return args
+
+
+def make_plan(header: GGUFHeader, rig: Rig, request: PlanRequest) -> Plan:
+    """Plan for ``header`` on ``rig``: the given placement, or the fastest that fits."""
+    facts = model_facts(header)
+    settings, warnings = resolve_settings(facts, request)
+    build = request.llama_build if request.llama_build is not None else rig.llama_build
+    if build != settings.build:
+        settings, warnings = resolve_settings(facts, PlanRequest(**{**request.__dict__, "llama_build": build}))
+    warnings = list(header.warnings) + facts.warnings + warnings
+    if not header.complete:
+        warnings.append("header-only or partial GGUF: sizes come from the tensor table; the file itself is incomplete")
+    warnings += rig.warnings
+    if request.given:
+        ngl = request.ngl if request.ngl is not None else facts.n_layer_all + 1  # -ngl auto/all with -fit off
+        if ngl < 0:
+            raise BadInput("must be 0 or more", field="--ngl")
+        layout = Layout(ngl, tuple(request.tensor_split) if request.tensor_split else None,
+                        tuple(request.overrides), request.cpu_moe, request.n_cpu_moe)
+        plan = evaluate(header, facts, rig, settings, layout, strategy="given", base_warnings=warnings,
+                        depth_tokens=request.depth_tokens)
+        plan.rationale = "placement given on the command line, predicted as llama.cpp applies it with -fit off"
+        return plan
+    from .strategies import choose  # late import: strategies builds on evaluate()
+    return choose(header, facts, rig, settings, warnings, depth_tokens=request.depth_tokens)

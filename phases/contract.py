@@ -1,0 +1,119 @@
+"""The one small interface between the workflow engine and the phases.
+
+A phase is plain data: a name, its guards (named checks that gate leaving it), an optional
+``prepare`` (runs on entering: cheap, idempotent, never a download, a launch or a benchmark) and an
+optional ``run`` (the long or person-driven work of ``advance NAME [options]``). Phase modules
+import the llama.cpp domain lazily inside these functions, so that reading the phase list (for
+``status`` or ``list``) never loads gguf, huggingface_hub, nvidia-ml-py or the planner.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+if TYPE_CHECKING:  # the journal is only needed when a step writes
+    from store.journal import Journal
+    from store.schema import Step
+
+CANDIDATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+
+
+def profile_id(name: str) -> str:
+    """Profile id = the candidate NAME as a lowercase slug."""
+    return re.sub(r"[^a-z0-9._-]+", "-", name.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class GuardResult:
+    passed: bool
+    reason: str
+    fix: str | None = None  # the command (or edit) that makes it pass
+
+
+@dataclass(frozen=True)
+class Guard:
+    name: str
+    description: str
+    check: Callable[["PhaseContext"], GuardResult]
+
+
+@dataclass(frozen=True)
+class Option:
+    """An ``advance`` option a phase accepts. ``runs`` = giving it runs the phase's ``run``."""
+
+    name: str  # python name, e.g. "quant"; the CLI flag is --quant
+    help: str
+    runs: bool = True
+    metavar: str | None = None  # takes a value (e.g. "Q", "FILE"); None = a flag
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    title: str
+    does: str  # what the handler does (docs table)
+    guards: tuple[Guard, ...] = ()
+    prepare: Callable[["PhaseContext"], None] | None = None
+    run: Callable[["PhaseContext", dict[str, Any]], None] | None = None
+    run_by_default: bool = False  # `advance NAME` with no option runs it (test, benchmark)
+    options: tuple[Option, ...] = ()
+    owns_options: tuple[str, ...] = ()  # forgotten when a rollback returns to this phase
+    built: bool = True
+    skippable: bool = False  # bench-profile and benchmark: `advance --skip-bench`
+
+    def option(self, name: str) -> Option | None:
+        return next((o for o in self.options if o.name == name), None)
+
+
+class NotBuilt(Exception):
+    """Raised by a phase (or part of one) that later work will build."""
+
+
+@dataclass
+class PhaseContext:
+    """What a phase handler or guard sees: the candidate, its repository and a journalled writer."""
+
+    name: str
+    root: Path
+    options: dict[str, Any]
+    journal: "Journal | None" = None
+    step: "Step | None" = None
+    echo: Callable[[str], None] = click.echo
+    data: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def profile_id(self) -> str:
+        return profile_id(self.name)
+
+    @property
+    def work_dir(self) -> Path:
+        """``.onboard/candidates/<name>/``: caches and logs (not the person's files, not journalled)."""
+        path = self.root / ".onboard" / "candidates" / self.name
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def card_path(self) -> Path:
+        return self.root / "models" / "documentation" / "CANDIDATES" / f"README_{self.name}.md"
+
+    # journalled writes: only inside a step
+    def set_profile(self, section_id: str, values: dict[str, str], comments: list[str]) -> bool:
+        return self._journal().set_conf_section(self.step, section_id, values, comments)
+
+    def remove_profile(self, section_id: str) -> bool:
+        return self._journal().remove_conf_section(self.step, section_id)
+
+    def set_block(self, relpath: str, block_id: str, body: str | None, new_file_header: str = "") -> bool:
+        return self._journal().set_block(self.step, relpath, block_id, body, new_file_header)
+
+    def write_file(self, relpath: str, text: str | None) -> bool:
+        return self._journal().write_file(self.step, relpath, text)
+
+    def _journal(self) -> "Journal":
+        if self.journal is None or self.step is None:
+            raise RuntimeError("files may only be written inside a journalled step")
+        return self.journal

@@ -1,0 +1,175 @@
+"""Phase 3, profile: plan where every tensor goes and write the production profile into models.conf.
+
+The planner (llamacpp.planner) predicts what llama.cpp allocates on each device and chooses the
+fastest placement that fits; this phase turns that plan into a ``[<id>]`` section, marked NOT YET
+TESTED with ``SPEED=~N t/s (estimated)``, commented with where the facts came from, the strategy and
+why, and the predicted memory per device.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from phases import sources
+
+DEFAULT_MAX_CTX = 32768  # production default: the training context, capped (advance --ctx N to change)
+NOT_YET_TESTED = "NOT YET TESTED"
+OWN_FLAGS = {"-c": "CTX_SIZE", "-ngl": "N_GPU_LAYERS", "-fit": "FIT"}
+
+
+def make_plan(ctx: PhaseContext, *, ctx_size: int | None = None, capacity_cut: dict[str, float] | None = None,
+              request_changes: dict[str, Any] | None = None):  # -> llamacpp.planner.plan.Plan
+    """Plan the candidate's model on the repository's rig (rig.toml, ONBOARD_RIG, or detection).
+
+    ``capacity_cut`` lowers a device's usable memory (MiB) for a re-plan after a measured shortfall.
+    """
+    import dataclasses
+
+    from llamacpp.gguf_header import read_header
+    from llamacpp.hardware import resolve_rig
+    from llamacpp.planner.plan import PlanRequest, make_plan as plan
+
+    header = read_header(sources.model_path(ctx))
+    rig = resolve_rig(root=ctx.root)
+    for name, cut in (capacity_cut or {}).items():
+        device = rig.device(name)
+        if device is not None:
+            device.usable_mib = max(0.0, device.usable_mib - cut)
+    trained = header.arch_key("context_length") or DEFAULT_MAX_CTX
+    target = ctx_size or ctx.options.get("ctx") or min(int(trained), DEFAULT_MAX_CTX)
+    request = PlanRequest(ctx=int(target), llama_build=rig.llama_build)
+    if request_changes:
+        request = dataclasses.replace(request, **request_changes)
+    return plan(header, rig, request), rig, header
+
+
+def profile_from_plan(ctx: PhaseContext, plan, rig, header) -> tuple[dict[str, str], list[str]]:
+    """The models.conf values and comment block for a plan."""
+    from store.models_conf import join_extra_args
+
+    values: dict[str, str] = {}
+    extra: list[str] = []
+    args = list(plan.args)
+    i = 0
+    while i < len(args):
+        key = OWN_FLAGS.get(args[i])
+        if key and i + 1 < len(args):
+            values[key] = args[i + 1]
+            i += 2
+            continue
+        extra.append(args[i])
+        i += 1
+    values.setdefault("FIT", "off")
+    arch = header.architecture or "unknown"
+    quant = ctx.options.get("quant")
+    speed = plan.est_tokens_per_s
+    profile = {
+        "NAME": ctx.options.get("display_name") or ctx.name,
+        "DESCRIPTION": f"{arch}, {quant}, strategy {plan.strategy}",
+        "SPEED": f"~{speed:.0f} t/s (estimated)" if speed else "unknown (estimated speed not available)",
+        "MODEL": str(sources.model_path(ctx).relative_to(ctx.root)),
+        **values,
+        "EXTRA_ARGS": join_extra_args(extra),
+    }
+    comments = [
+        f"{NOT_YET_TESTED}: written by onboard (profile phase); `onboard advance {ctx.name}` tests it",
+        f"architecture facts: GGUF header of {profile['MODEL']} ({arch}, {header.arch_key('block_count')} layers, "
+        f"trained context {header.arch_key('context_length')})",
+        f"rig: {rig.name or rig.source}; strategy {plan.strategy}: {plan.rationale or 'see docs/gpu-strategy-guide.md'}",
+    ]
+    for d in plan.devices:
+        total = "?" if d.total_mib is None else f"{d.total_mib:.0f}"
+        cap = "?" if d.capacity_mib is None else f"{d.capacity_mib:.0f}"
+        comments.append(f"predicted {d.name}: {total} MiB of {cap} MiB (weights {d.weights_mib:.0f}, "
+                        f"KV {d.kv_mib:.0f}, compute {d.compute_mib or 0:.0f}, margin {d.margin_mib:.0f})")
+    return profile, comments
+
+
+def prepare(ctx: PhaseContext) -> None:
+    plan, rig, header = make_plan(ctx)
+    profile, comments = profile_from_plan(ctx, plan, rig, header)
+    ctx.set_profile(ctx.profile_id, profile, comments)
+    ctx.options["plan"] = _plan_facts(plan)
+    (ctx.work_dir / "plan.json").write_text(__import__("json").dumps(plan.to_json(), indent=2))
+    ctx.echo(f"Profile [{ctx.profile_id}] written to models.conf (strategy {plan.strategy}, "
+             f"{plan.layers_offloaded} layers on GPUs, {profile['SPEED']}):")
+    for line in comments[3:]:
+        ctx.echo(f"  {line}")
+    if not plan.fits:
+        ctx.echo("The plan does NOT fit this rig with its margins: see the guard below.")
+
+
+def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
+    if opts.get("ctx"):
+        try:
+            ctx.options["ctx"] = int(opts["ctx"])
+        except ValueError:
+            from llamacpp.errors import BadInput
+
+            raise BadInput(f"{opts['ctx']!r} is not a number of tokens", field="--ctx") from None
+        prepare(ctx)
+
+
+def _plan_facts(plan) -> dict[str, Any]:
+    return {"strategy": plan.strategy, "fits": plan.fits, "layers_offloaded": plan.layers_offloaded,
+            "est_tokens_per_s": plan.est_tokens_per_s, "ctx": plan.settings.ctx,
+            "devices": {d.name: {"total_mib": d.total_mib, "capacity_mib": d.capacity_mib,
+                                 "margin_mib": d.margin_mib, "weights_mib": d.weights_mib,
+                                 "kv_mib": d.kv_mib, "compute_mib": d.compute_mib} for d in plan.devices}}
+
+
+def _profile_parses(ctx: PhaseContext) -> GuardResult:
+    from llamacpp.errors import BadInput
+    from llamacpp.server_command import build_server_argv
+    from store.models_conf import ModelsConf
+
+    try:
+        section = ModelsConf.load(ctx.root / "models.conf").section(ctx.profile_id)
+        if section is None:
+            return GuardResult(False, f"models.conf has no [{ctx.profile_id}] section",
+                               fix=f"onboard advance {ctx.name} --ctx N  (re-plans and writes it)")
+        build_server_argv(section.values, binary="llama-server", root=ctx.root)
+    except BadInput as err:
+        return GuardResult(False, str(err), fix="correct models.conf at that place")
+    return GuardResult(True, f"[{ctx.profile_id}] parses and builds a llama-server command line")
+
+
+def _model_exists(ctx: PhaseContext) -> GuardResult:
+    path = sources.model_path(ctx)
+    if path.is_file():
+        return GuardResult(True, f"{path.relative_to(ctx.root)} exists")
+    return GuardResult(False, f"{path.relative_to(ctx.root)} is missing", fix=f"onboard rollback {ctx.name}")
+
+
+def _fits(ctx: PhaseContext) -> GuardResult:
+    plan = ctx.options.get("plan")
+    if not plan:
+        return GuardResult(False, "no plan yet", fix=f"onboard advance {ctx.name} --ctx N")
+    over = []
+    for name, d in plan["devices"].items():
+        if d["total_mib"] is None or d["capacity_mib"] is None:
+            continue
+        if d["total_mib"] + d["margin_mib"] > d["capacity_mib"]:
+            over.append(f"{name} needs {d['total_mib']:.0f} + {d['margin_mib']:.0f} MiB margin of "
+                        f"{d['capacity_mib']:.0f} MiB")
+    if over:
+        return GuardResult(False, "; ".join(over), fix=f"onboard advance {ctx.name} --ctx {max(2048, plan['ctx'] // 2)}")
+    return GuardResult(True, f"predicted use fits every device with its margin (strategy {plan['strategy']}, "
+                             f"ctx {plan['ctx']})")
+
+
+PHASE = Phase(
+    name="profile",
+    title="Profile",
+    does="plans the placement (strategy A/B/C/D/L, -ngl, -ts, -ot rules, cache types) and writes the "
+         "production profile into models.conf, marked NOT YET TESTED with an estimated speed",
+    guards=(
+        Guard("profile parses", "the profile section parses and builds a command line", _profile_parses),
+        Guard("model path exists", "the profile's MODEL file is there", _model_exists),
+        Guard("fits", "predicted use fits every device with its margin", _fits),
+    ),
+    prepare=prepare,
+    run=run,
+    options=(Option("ctx", "context size to plan the profile for (profile)", metavar="N"),),
+    owns_options=("ctx",),
+)

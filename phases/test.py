@@ -1,0 +1,214 @@
+"""Phase 5, test: launch llama-server with the profile (or read a log the person ran elsewhere),
+read the log like an expert, and on success write the measured speed and memory back.
+
+``advance NAME`` launches the same command ``start.sh`` runs (one builder: llamacpp.server_command)
+on 127.0.0.1 with ``-lv 4``; ``advance NAME --log FILE`` analyses a log from elsewhere. On failure
+the phase proposes an edited profile (what moves where and why); ``--apply-suggestion`` writes it
+and tests again. Every launch is kept in the history and its log under ``.onboard/logs/``.
+"""
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from phases import profile_values
+
+NOT_YET_TESTED = "NOT YET TESTED"
+
+
+def prepare(ctx: PhaseContext) -> None:
+    ctx.echo(f"Next: `onboard advance {ctx.name}` launches llama-server with [{ctx.profile_id}] and measures it,")
+    ctx.echo(f"      or `onboard advance {ctx.name} --log FILE` reads a log you ran elsewhere (with -lv 4).")
+
+
+def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
+    from llamacpp.log_analysis import analyze_file, diagnose
+
+    if opts.get("apply_suggestion"):
+        _apply_suggestion(ctx)
+    logs = ctx.root / ".onboard" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    launch_info: dict[str, Any] = {}
+    if opts.get("log"):
+        source = Path(opts["log"])
+        if not source.is_file():
+            from llamacpp.errors import BadInput
+
+            raise BadInput("no such log file", path=str(source), fix="give the path of a llama-server log")
+        log_path = logs / f"{ctx.name}-{stamp}-given.log"
+        shutil.copyfile(source, log_path)
+    else:
+        log_path = logs / f"{ctx.name}-{stamp}.log"
+        launch_info = _launch(ctx, log_path)
+    report = analyze_file(log_path)
+    result = {**report.to_json(), "log": str(log_path.relative_to(ctx.root)), **launch_info}
+    if result.get("gen_tps") is None and launch_info.get("gen_tps") is not None:
+        result["gen_tps"], result["prompt_tps"] = launch_info["gen_tps"], launch_info.get("prompt_tps")
+    ctx.options["test"] = result
+    ctx.data["event"] = {k: result.get(k) for k in ("log", "oom", "oom_device", "oom_phase", "layers_offloaded",
+                                                   "gen_tps", "prompt_tps", "fatal_error")}
+    for sentence in diagnose(report):
+        ctx.echo(f"  {sentence}")
+    if launch_info.get("error"):
+        ctx.echo(f"  launch: {launch_info['error']}")
+    passed = _verdict(ctx)
+    ctx.options.pop("suggestion", None)
+    if passed:
+        _write_back(ctx, result)
+    else:
+        suggestion = _suggest(ctx, result)
+        if suggestion:
+            ctx.options["suggestion"] = suggestion
+            ctx.echo(f"Suggestion: {suggestion['why']}")
+            ctx.echo(f"  apply and test again: onboard advance {ctx.name} --apply-suggestion")
+
+
+def _launch(ctx: PhaseContext, log_path: Path) -> dict[str, Any]:
+    from llamacpp.errors import BadInput
+    from llamacpp.launcher import launch
+    from llamacpp.server_command import build_server_argv, find_llama_server
+
+    section = profile_values.current(ctx)
+    if section is None:
+        raise BadInput(f"models.conf has no [{ctx.profile_id}] profile", path=str(ctx.root / "models.conf"))
+    binary = find_llama_server(str(ctx.root / "rig.toml") if (ctx.root / "rig.toml").is_file() else None)
+    if binary is None:
+        from llamacpp.errors import ExternalFailure
+
+        raise ExternalFailure("llama-server not found", fix="set LLAMA_SERVER, add [llama] server to rig.toml, "
+                                                            "or run scripts/install-llama-server.sh")
+    argv = build_server_argv(section.values, binary=binary, verbosity=4, root=ctx.root, extra=["--no-warmup"])
+    ctx.echo(f"Launching: {' '.join(argv)}")
+    result = launch(argv, log_path=log_path, progress=lambda t, what: ctx.echo(f"  [{t:5.1f}s] {what}"))
+    peaks = result.peak_memory_mib()
+    return {"launch_ok": result.ok, "error": result.error, "gen_tps_measured": result.gen_tps,
+            "gen_tps": result.gen_tps, "prompt_tps": result.prompt_tps, "gpu_peak_mib": peaks,
+            "memory_note": result.memory_note}
+
+
+def _verdict(ctx: PhaseContext) -> bool:
+    return all(guard.check(ctx).passed for guard in PHASE.guards)
+
+
+def _write_back(ctx: PhaseContext, result: dict[str, Any]) -> None:
+    section = profile_values.current(ctx)
+    comments = [c for c in section.comments if NOT_YET_TESTED not in c and "predicted" not in c]
+    comments.append(f"tested by onboard {time.strftime('%Y-%m-%d', time.gmtime())}: "
+                    f"{result['gen_tps']:.1f} t/s generation, {result.get('prompt_tps') or 0:.1f} t/s prompt, "
+                    f"layers {result.get('layers_offloaded') or '?'}, graph splits {result.get('graph_splits')}")
+    devices = set(result["model_buffers_mib"]) | set(result["kv_buffers_mib"]) | set(result["compute_buffers_mib"])
+    for dev in sorted(devices):
+        parts = [(label, result[key].get(dev)) for label, key in
+                 (("weights", "model_buffers_mib"), ("KV", "kv_buffers_mib"), ("compute", "compute_buffers_mib"))]
+        comments.append(f"measured {dev}: " + ", ".join(f"{label} {v:.0f} MiB" for label, v in parts if v is not None))
+    profile_values.update(ctx, {"SPEED": f"{result['gen_tps']:.1f} t/s"}, comments=comments)
+    ctx.options["measured"] = True
+    ctx.echo(f"[{ctx.profile_id}] updated: SPEED={result['gen_tps']:.1f} t/s, NOT YET TESTED removed.")
+
+
+def _suggest(ctx: PhaseContext, result: dict[str, Any]) -> dict[str, Any] | None:
+    """A concrete proposal: re-plan with the device that ran out made smaller by what it lacked."""
+    if not result.get("oom"):
+        return None
+    from phases.profile import make_plan, profile_from_plan
+
+    device = result.get("oom_device")
+    asked, free = result.get("oom_asked_mib"), result.get("oom_free_mib")
+    lacking = (asked - free) if asked is not None and free is not None else None
+    plan_facts = ctx.options.get("plan") or {}
+    if device and device in plan_facts.get("devices", {}):
+        cut = (lacking or 1024.0) + 512.0
+        plan, rig, header = make_plan(ctx, capacity_cut={device: cut})
+        why = (f"{device} ran out ({result.get('oom_phase')}); re-planned with {cut:.0f} MiB less on {device}: "
+               f"strategy {plan.strategy}, {plan.layers_offloaded} layers on GPUs")
+    else:
+        current_ctx = int(plan_facts.get("ctx") or 4096)
+        new_ctx = max(1024, current_ctx // 2)
+        plan, rig, header = make_plan(ctx, ctx_size=new_ctx)
+        why = (f"out of memory on {device or 'the host'} ({result.get('oom_phase')}); halve the context "
+               f"{current_ctx} -> {new_ctx}")
+    values, comments = profile_from_plan(ctx, plan, rig, header)
+    return {"why": why, "values": values, "comments": comments}
+
+
+def _apply_suggestion(ctx: PhaseContext) -> None:
+    suggestion = ctx.options.get("suggestion")
+    if not suggestion:
+        from llamacpp.errors import BadInput
+
+        raise BadInput("there is no suggestion to apply", field="--apply-suggestion",
+                       fix=f"onboard status {ctx.name}")
+    ctx.set_profile(ctx.profile_id, suggestion["values"], suggestion["comments"])
+    ctx.echo(f"Applied: {suggestion['why']}")
+
+
+def _log_exists(ctx: PhaseContext) -> GuardResult:
+    test = ctx.options.get("test")
+    if test and (ctx.root / test["log"]).is_file():
+        return GuardResult(True, f"log {test['log']}")
+    return GuardResult(False, "no llama-server log yet",
+                       fix=f"onboard advance {ctx.name}  (or --log FILE for a log run elsewhere)")
+
+
+def _no_oom(ctx: PhaseContext) -> GuardResult:
+    test = ctx.options.get("test") or {}
+    if not test:
+        return GuardResult(False, "not tested yet", fix=f"onboard advance {ctx.name}")
+    if test.get("oom"):
+        where = test.get("oom_device") or "a device"
+        asked = test.get("oom_asked_mib")
+        detail = f" (asked {asked:.0f} MiB" + (f" with {test['oom_free_mib']:.0f} MiB free)" if test.get("oom_free_mib") is not None else ")") if asked else ""
+        return GuardResult(False, f"{where} ran out of memory during {test.get('oom_phase') or 'the load'}{detail}",
+                           fix=f"onboard advance {ctx.name} --apply-suggestion" if ctx.options.get("suggestion")
+                           else f"onboard rollback {ctx.name} twice and re-plan with a smaller --ctx")
+    if test.get("fatal_error"):
+        return GuardResult(False, f"the server failed: {test['fatal_error']}", fix="see the log named above")
+    return GuardResult(True, "no out-of-memory in the log")
+
+
+def _layers_offloaded(ctx: PhaseContext) -> GuardResult:
+    test = ctx.options.get("test") or {}
+    planned = (ctx.options.get("plan") or {}).get("layers_offloaded")
+    seen = test.get("layers_offloaded")
+    if not test:
+        return GuardResult(False, "not tested yet", fix=f"onboard advance {ctx.name}")
+    if planned is None or seen is None:
+        return GuardResult(seen is not None or planned is None,
+                           f"planned {planned}, log shows {seen}" if seen or planned else "no offload line in the log "
+                           "(launch with -lv 4)", fix=None)
+    if planned.split("/")[0] == seen.split("/")[0]:
+        return GuardResult(True, f"{seen} layers offloaded as planned")
+    return GuardResult(False, f"planned {planned} layers on GPUs, the log shows {seen}",
+                       fix="check the profile's N_GPU_LAYERS and the devices llama-server saw")
+
+
+def _speed_measured(ctx: PhaseContext) -> GuardResult:
+    test = ctx.options.get("test") or {}
+    if test.get("gen_tps"):
+        return GuardResult(True, f"{test['gen_tps']:.1f} t/s generation, {test.get('prompt_tps') or 0:.1f} t/s prompt")
+    return GuardResult(False, "no generation speed measured",
+                       fix=f"onboard advance {ctx.name}  (the launch sends a short prompt)")
+
+
+PHASE = Phase(
+    name="test",
+    title="Test",
+    does="launches llama-server with the profile (or reads a log run elsewhere), measures speed, reads "
+         "per-device memory; on pass writes SPEED and measured values back and removes NOT YET TESTED",
+    guards=(
+        Guard("log exists", "a llama-server log of this profile", _log_exists),
+        Guard("no OOM", "no out-of-memory (device and buffer named)", _no_oom),
+        Guard("planned layers offloaded", "the log offloaded the planned layers", _layers_offloaded),
+        Guard("speed measured", "prompt and generation speed measured", _speed_measured),
+    ),
+    prepare=prepare,
+    run=run,
+    run_by_default=True,
+    options=(Option("log", "analyse this llama-server log instead of launching (test)", metavar="FILE"),
+             Option("apply_suggestion", "write the proposed profile change and test again (test)")),
+    owns_options=("test", "suggestion", "measured"),
+)

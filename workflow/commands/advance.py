@@ -1,0 +1,40 @@
+"""`onboard advance NAME [options]`: run the current phase's work, check its guards, move on.
+
+The options come from the phases themselves (phases.contract.Option), so each phase declares what it
+accepts in one place; an option given in the wrong phase is a usage error naming the right phase.
+"""
+from __future__ import annotations
+
+import click
+
+from phases import PHASES
+from workflow.commands._common import handle_errors, make_engine
+
+
+def _phase_options(func):
+    seen: set[str] = set()
+    for phase in reversed(PHASES):
+        for opt in reversed(phase.options):
+            if opt.name in seen:
+                continue
+            seen.add(opt.name)
+            flag = "--" + opt.name.replace("_", "-")
+            help_text = f"[{phase.name}] {opt.help}"
+            if opt.metavar:
+                func = click.option(flag, opt.name, metavar=opt.metavar, default=None, help=help_text)(func)
+            else:
+                func = click.option(flag, opt.name, is_flag=True, default=False, help=help_text)(func)
+    return func
+
+
+@click.command("advance")
+@click.argument("name")
+@click.option("--skip-bench", "skip_bench", is_flag=True, help="skip the bench-profile and benchmark phases "
+              "(recorded in the history)")
+@_phase_options
+@click.pass_context
+@handle_errors
+def command(click_ctx: click.Context, name: str, **options) -> int:
+    """Do the current phase's work for NAME, check its guards and, when all pass, enter the next phase."""
+    given = {k: v for k, v in options.items() if v not in (None, False)}
+    return make_engine(click_ctx).advance(name, given)

@@ -1,0 +1,46 @@
+"""`onboard list [--all] [--json]`: the candidates in flight (``--all``: finished ones too)."""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from phases import FINAL_STATES
+from store import queries
+from workflow.commands._common import handle_errors, print_json
+from workflow.commands._readonly import read_session
+
+
+def list_rows(session, *, include_final: bool) -> list[dict[str, Any]]:
+    if session is None:
+        return []
+    counts = queries.guard_counts(session)
+    rows = []
+    for cand in queries.candidates(session, include_final=include_final, final_states=FINAL_STATES):
+        passed, total = counts.get(cand.id, (0, 0))
+        rows.append({"name": cand.name, "phase": cand.state, "final": cand.state in FINAL_STATES,
+                     "updated_at": cand.updated_at, "guards_passed": passed, "guards_total": total})
+    return rows
+
+
+def render_rows(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "No candidates in flight. Start one with: onboard start NAME"
+    width = max(len(r["name"]) for r in rows)
+    lines = [f"{'NAME':<{width}}  {'PHASE':<13}  GUARDS  UPDATED"]
+    for r in rows:
+        guards = f"{r['guards_passed']}/{r['guards_total']}" if r["guards_total"] else "-"
+        lines.append(f"{r['name']:<{width}}  {r['phase']:<13}  {guards:<6}  {r['updated_at']}")
+    return "\n".join(lines)
+
+
+@click.command("list")
+@click.option("--all", "include_final", is_flag=True, help="include onboarded and abandoned candidates")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.pass_context
+@handle_errors
+def command(ctx: click.Context, include_final: bool, as_json: bool) -> None:
+    """List the candidates being onboarded."""
+    with read_session(ctx) as session:
+        rows = list_rows(session, include_final=include_final)
+    print_json(rows) if as_json else click.echo(render_rows(rows))

@@ -1,0 +1,140 @@
+"""`onboard plan MODEL.gguf [...]`: what llama.cpp will allocate on every device, and where.
+
+With any placement flag (--ngl, --tensor-split, --override-tensor, --n-cpu-moe, --cpu-moe) the
+plan predicts exactly that placement as llama.cpp applies it with ``--fit off`` (strategy
+"given"); without them it chooses the fastest placement that fits. Exit 0 whenever a plan is
+produced, fitting or not; 6 on bad input (file, field named). Thin: parse, call
+``llamacpp.planner.make_plan``, print.
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from workflow.exit_codes import Exit
+
+
+def _split(value: str | None) -> tuple[float, ...] | None:
+    from llamacpp.errors import BadInput
+
+    if not value:
+        return None
+    try:
+        return tuple(float(x) for x in value.split(","))
+    except ValueError:
+        raise BadInput(f"{value!r}: expected comma-separated numbers such as 3,1", field="--tensor-split") from None
+
+
+def _override(value: str) -> tuple[str, str]:
+    from llamacpp.errors import BadInput
+
+    pattern, sep, buft = value.rpartition("=")
+    if not sep or not pattern or not buft:
+        raise BadInput(f"{value!r}: expected REGEX=BUFFER such as 'blk\\.1\\.ffn_.*=CPU'", field="--override-tensor")
+    return pattern, buft
+
+
+def _root(ctx: click.Context) -> Path | None:
+    from workflow.repo import find_root
+
+    obj = ctx.find_root().obj or {}
+    if obj.get("root"):
+        return Path(obj["root"])
+    return find_root()
+
+
+def _table(plan_json: dict) -> str:
+    rows = [("device", "capacity", "weights", "KV", "compute", "overhead", "output", "total", "margin", "fits")]
+    f = lambda x: "?" if x is None else f"{x:.1f}"  # noqa: E731
+    for d in plan_json["devices"]:
+        total, cap, margin = d["total_mib"], d["capacity_mib"], d["margin_mib"]
+        ok = "?" if total is None or cap is None else ("yes" if total + margin <= cap else "NO")
+        rows.append((d["name"], f(cap), f(d["weights_mib"]), f(d["kv_mib"]), f(d["compute_mib"]),
+                     f(d["overhead_mib"]), f(d.get("output_mib")), f(total), f(margin), ok))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.rjust(w) if i else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+@click.command(name="plan")
+@click.argument("model", type=click.Path(dir_okay=False))
+@click.option("--ctx", "ctx_n", type=int, help="Context size (default: the model's training context).")
+@click.option("--parallel", type=int, help="Server slots (default: auto = 4 slots sharing one unified cache).")
+@click.option("--cache-type-k", default="f16", show_default=True, help="K cache type (f16, q8_0, q4_0, ...).")
+@click.option("--cache-type-v", default="f16", show_default=True, help="V cache type (quantized needs flash attention).")
+@click.option("--flash-attn", type=click.Choice(["on", "off", "auto"]), default="auto", show_default=True)
+@click.option("--batch", type=int, default=2048, show_default=True)
+@click.option("--ubatch", type=int, default=512, show_default=True)
+@click.option("--device", "devices", multiple=True, metavar="NAME=MiB",
+              help="A device and its usable memory, in llama.cpp's order (repeatable); replaces detection.")
+@click.option("--rig", "rig_path", type=click.Path(dir_okay=False), help="Rig file (TOML).")
+@click.option("--ngl", type=int, help="Layers to offload, as llama.cpp's -ngl (output layer first).")
+@click.option("--tensor-split", help="Split proportions per device, as llama.cpp's -ts (e.g. 3,1).")
+@click.option("--override-tensor", "overrides", multiple=True, metavar="REGEX=BUF",
+              help="As llama.cpp's -ot (repeatable; first match wins).")
+@click.option("--n-cpu-moe", type=int, help="Experts of the first N layers on the CPU.")
+@click.option("--cpu-moe", is_flag=True, help="All experts on the CPU.")
+@click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
+@click.pass_context
+def command(ctx: click.Context, model: str, **opts) -> None:  # type: ignore[no-untyped-def]
+    """Predict llama.cpp's memory per device for MODEL.gguf and the llama-server arguments."""
+    from llamacpp.errors import BadInput, DomainError
+
+    try:
+        code = _run(ctx, model, **opts)
+    except BadInput as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(int(Exit.BAD_INPUT))
+    except DomainError as err:
+        click.echo(f"error: {err}", err=True)
+        sys.exit(int(Exit.BAD_INPUT))
+    sys.exit(code)
+
+
+def _run(click_ctx: click.Context, model: str, *, ctx_n, parallel, cache_type_k, cache_type_v, flash_attn,  # type: ignore[no-untyped-def]
+         batch, ubatch, devices, rig_path, ngl, tensor_split, overrides, n_cpu_moe, cpu_moe, as_json) -> int:
+    import json
+
+    from llamacpp.errors import BadInput
+    from llamacpp.gguf_header import read_header
+    from llamacpp.hardware import resolve_rig
+    from llamacpp.planner import PlanRequest, make_plan
+
+    if not Path(model).is_file():
+        raise BadInput("no such file", path=model, fix="give the path of a local .gguf (the first shard of a split model)")
+    header = read_header(model)
+    rig = resolve_rig(devices=devices, rig_path=rig_path, root=_root(click_ctx))
+    request = PlanRequest(
+        ctx=ctx_n, parallel=parallel, cache_type_k=cache_type_k, cache_type_v=cache_type_v, flash_attn=flash_attn,
+        batch=batch, ubatch=ubatch, ngl=ngl, tensor_split=_split(tensor_split),
+        overrides=tuple(_override(o) for o in overrides), n_cpu_moe=n_cpu_moe, cpu_moe=cpu_moe,
+        llama_build=rig.llama_build)
+    plan = make_plan(header, rig, request)
+    data = plan.to_json()
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return int(Exit.OK)
+    est = data["est_tokens_per_s"]
+    click.echo(f"model:     {model}")
+    click.echo(f"strategy:  {data['strategy']} ({plan.rationale})")
+    click.echo(f"offloaded: {data['layers_offloaded']} layers   est. speed: "
+               + (f"~{est:g} t/s" if est is not None else "unknown") + f"   fits: {'yes' if data['fits'] else 'NO'}")
+    r = data["resolved"]
+    click.echo(f"context:   {r['ctx']} x {r['parallel']} slots ({'unified' if r['kv_unified'] else 'per-slot'} KV), "
+               f"flash attention {r['flash_attn']}, K {r['cache_type_k']}, V {r['cache_type_v']}")
+    click.echo("")
+    click.echo(_table(data) + "   (MiB)")
+    click.echo("")
+    click.echo("llama-server " + " ".join(_quote(a) for a in data["args"]))
+    for w in data["warnings"]:
+        click.echo(f"warning: {w}")
+    return int(Exit.OK)
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)

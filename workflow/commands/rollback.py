@@ -1,0 +1,16 @@
+"""`onboard rollback NAME`: back to the previous phase, undoing what the current one wrote."""
+from __future__ import annotations
+
+import click
+
+from workflow.commands._common import handle_errors, make_engine
+
+
+@click.command("rollback")
+@click.argument("name")
+@click.pass_context
+@handle_errors
+def command(ctx: click.Context, name: str) -> None:
+    """Leave NAME's current phase for the previous one and undo what it wrote (by meaning; a conflict
+    with someone else's edit is reported, never overwritten)."""
+    make_engine(ctx).rollback(name)

@@ -1,0 +1,110 @@
+"""`onboard status [NAME] [--check] [--json]`: where a candidate stands and what to do next.
+
+Shows the stored guard results with when they were checked; ``--check`` re-evaluates them. An
+interrupted step (a crash) is reported, with what the next command will do about it.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from phases import BY_NAME, FINAL_STATES, phase_index
+from store import queries
+from workflow.commands._common import handle_errors, print_json
+from workflow.commands._readonly import read_session
+from workflow.commands.list_ import list_rows, render_rows
+
+
+def status_json(session, name: str) -> dict[str, Any]:
+    from workflow.engine_lookup import load_candidate
+
+    cand = load_candidate(session, name)
+    phase = BY_NAME.get(cand.state)
+    stored = {g.name: g for g in queries.guards(session, cand)}
+    guards = []
+    for guard in (phase.guards if phase else ()):
+        row = stored.get(guard.name)
+        guards.append({"name": guard.name, "passed": None if row is None else bool(row.passed),
+                       "reason": "not checked yet" if row is None else row.reason,
+                       "fix": None if row is None else row.fix,
+                       "checked_at": None if row is None else row.checked_at})
+    interrupted = queries.open_step(session, cand)
+    return {"name": cand.name, "phase": cand.state, "phase_index": phase_index(cand.state),
+            "final": cand.state in FINAL_STATES, "version": cand.version, "updated_at": cand.updated_at,
+            "options": {k: v for k, v in cand.options.items() if not k.startswith("_")},
+            "guards": guards, "predicted_vs_measured": queries.predicted_vs_measured(session, cand),
+            "next": _next(cand, guards, interrupted),
+            **({"interrupted": _describe(interrupted)} if interrupted else {})}
+
+
+def _describe(step) -> str:
+    return (f"a {step.kind} ({step.from_state} -> {step.to_state}) started {step.started_at} was interrupted; "
+            "the next advance, rollback or abandon undoes it first")
+
+
+def _next(cand, guards: list[dict[str, Any]], interrupted) -> str | None:
+    if cand.state == "abandoned":
+        return None
+    if cand.state == "onboarded":
+        return None
+    if interrupted is not None:
+        return f"onboard advance {cand.name}"
+    phase = BY_NAME[cand.state]
+    if not phase.built:
+        return f"onboard rollback {cand.name}  (the {phase.name} phase is not built yet)"
+    for g in guards:
+        if g["passed"] is False and g["fix"]:
+            return g["fix"]
+    return f"onboard advance {cand.name}"
+
+
+@click.command("status")
+@click.argument("name", required=False)
+@click.option("--check", is_flag=True, help="re-evaluate the guards now instead of showing the stored results")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output")
+@click.pass_context
+@handle_errors
+def command(ctx: click.Context, name: str | None, check: bool, as_json: bool) -> None:
+    """Show NAME's phase, its guards and the next command (without NAME: every candidate in flight)."""
+    if check and name:
+        from workflow.commands._common import make_engine
+
+        make_engine(ctx).check(name)
+    with read_session(ctx) as session:
+        if name is None:
+            rows = list_rows(session, include_final=False)
+            print_json(rows) if as_json else click.echo(render_rows(rows))
+            return
+        if session is None:
+            from workflow.errors import WorkflowError
+            from workflow.exit_codes import Exit
+
+            raise WorkflowError(Exit.UNKNOWN, f"unknown candidate {name!r}: no candidate has been started here",
+                                fix=f"onboard start {name}")
+        data = status_json(session, name)
+    if as_json:
+        print_json(data)
+        return
+    click.echo(render(data))
+
+
+def render(data: dict[str, Any]) -> str:
+    index = f" ({data['phase_index']}/{len(BY_NAME)})" if data["phase_index"] else ""
+    lines = [f"{data['name']}: {data['phase']}{index}, updated {data['updated_at']}"]
+    if data.get("interrupted"):
+        lines.append(f"  ! {data['interrupted']}")
+    if data["options"]:
+        lines.append("  options: " + ", ".join(f"{k}={v}" for k, v in sorted(data["options"].items())
+                                               if not isinstance(v, (list, dict))))
+    for g in data["guards"]:
+        mark = {True: "ok  ", False: "FAIL", None: "?   "}[g["passed"]]
+        when = f" (checked {g['checked_at']})" if g["checked_at"] else ""
+        lines.append(f"  [{mark}] {g['name']}: {g['reason']}{when}")
+        if g["passed"] is False and g["fix"]:
+            lines.append(f"         fix: {g['fix']}")
+    for m in data["predicted_vs_measured"]:
+        lines.append(f"  {m['device']} {m['what']}: predicted {m['predicted_mib']} MiB, measured {m['measured_mib']} MiB")
+    if data["next"]:
+        lines.append(f"  next: {data['next']}")
+    return "\n".join(lines)
