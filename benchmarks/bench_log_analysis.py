@@ -4,7 +4,8 @@ Builds the log by repeating the lines of a real fixture (a full -lv 4 start with
 it has 200,000 lines, then times, in this same run and on the same file:
 
   * `onboard logs analyze FILE --json` as a separate process (python -m workflow.cli),
-  * `grep -c 'buffer size' FILE` (the reference: one pass over the file, in C),
+  * `grep -c 'buffer size' FILE` (the reference: one pass over the file, in C), and grep -c with
+    every keyword the analyser scans for (the same search, in C),
   * analyze_file() in this process (no interpreter start-up),
 
 and reports wall time (median of the runs) and peak memory (max RSS of the process; tracemalloc's
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import subprocess
@@ -27,7 +29,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from llamacpp.log_analysis import analyze_file  # noqa: E402
+from llamacpp.log_analysis import _KEYWORDS, analyze_file  # noqa: E402
 
 FIXTURE = REPO / "tests" / "fixtures" / "llama-server-logs" / "skulk-lavapipe-gemma-startup-lv4-faoff.log"
 
@@ -94,19 +96,25 @@ def main() -> None:
         onboard_t, onboard_rss = measure([sys.executable, "-m", "workflow.cli", "logs", "analyze", str(big),
                                           "--json"], args.runs)
         grep_t, grep_rss = measure([grep, "-c", "buffer size", str(big)], args.runs)
+        keyword_args = [arg for key in _KEYWORDS for arg in ("-e", key)]
+        grep_all_t, grep_all_rss = measure([grep, "-c", "-F", *keyword_args, str(big)], args.runs)
         python_t, python_rss = measure([sys.executable, "-c", "pass"], args.runs)
         inproc_t, inproc_peak = in_process(big, args.runs)
         _, small_peak = in_process(small, 1)
         report = analyze_file(big).to_json()
     print(f"log: {args.lines:,} lines, {size_mib:.1f} MiB (lines of {FIXTURE.name}, repeated)")
-    print(f"runs per figure: {args.runs} (median time, max peak RSS)")
+    print(f"runs per figure: {args.runs} (median time, max peak RSS); load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} CPUs")
     print(f"{'':38}{'time s':>9}{'peak RSS MiB':>14}")
     print(f"{'grep -c (reference)':38}{grep_t:9.3f}{grep_rss / 1024:14.1f}")
+    label = f"grep -c -F, all {len(_KEYWORDS)} keywords"
+    print(f"{label:38}{grep_all_t:9.3f}{grep_all_rss / 1024:14.1f}")
     print(f"{'onboard logs analyze --json':38}{onboard_t:9.3f}{onboard_rss / 1024:14.1f}")
     print(f"{'python -c pass (interpreter start)':38}{python_t:9.3f}{python_rss / 1024:14.1f}")
     print(f"{'analyze_file() in process':38}{inproc_t:9.3f}{'':>14}")
     print(f"ratio time   onboard / grep: {onboard_t / grep_t:.1f}x   (in-process analyze_file / grep: "
           f"{inproc_t / grep_t:.1f}x)")
+    print(f"ratio time   onboard / grep with all keywords: {onboard_t / grep_all_t:.1f}x")
     print(f"ratio memory onboard / grep: {onboard_rss / grep_rss:.1f}x (peak RSS)")
     print(f"lines per second (in process): {args.lines / inproc_t:,.0f}")
     print(f"Python allocation peak (tracemalloc): {small_peak / 1024:.0f} KiB at {args.lines // 4:,} lines, "

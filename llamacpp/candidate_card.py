@@ -73,12 +73,21 @@ class CandidateCard:
         return native[0] if native else None
 
     @property
+    def title(self) -> str | None:
+        """The card's first Markdown heading (``# ...``), for display; None when it has none."""
+        for line in self.body.splitlines():
+            m = re.match(r"^#\s+(.+?)\s*#*\s*$", line)
+            if m:
+                return m.group(1)
+        return None
+
+    @property
     def text(self) -> str:
         """The whole card as read (front matter and body): what the samplers step parses."""
         return self.path.read_text(encoding="utf-8")
 
     def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "path": str(self.path), "repo_id": self.repo_id, "base_model": self.base_model,
+        return {"name": self.name, "path": str(self.path), "title": self.title, "repo_id": self.repo_id, "base_model": self.base_model,
                 "license": self.license, "quant": self.quant, "thinking": self.thinking,
                 "pypi_gguf": self.pypi_gguf, "context_length": self.context_length,
                 "context_claims": [{"tokens": c.tokens, "line": c.line, "text": c.text, "extended": c.extended}

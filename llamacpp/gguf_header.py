@@ -230,13 +230,28 @@ class _HeaderParser:
             self.cur.skip(n * _SCALARS[item_type][1], what)
             return
         if item_type == GGUFValueType.STRING:
-            fmt = self.endian + "Q"
-            for i in range(n):
-                at = self.cur.pos
-                length = struct.unpack(fmt, self.cur.read(8, f"{what}[{i}] length"))[0]
-                if length > MAX_STRING_BYTES:
-                    raise self.cur.error(f"string length {length} is absurd", f"{what}[{i}]", at)
-                self.cur.skip(length, f"{what}[{i}]")
+            # vocabularies are 10^5 strings: walk the lengths inside the buffer in one tight loop,
+            # and take the careful path (read + skip with checks) only across buffer boundaries
+            cur = self.cur
+            unpack = struct.Struct(self.endian + "Q").unpack_from
+            i = 0
+            while i < n:
+                buf, pos, end = cur.buf, cur.i, len(cur.buf)
+                while i < n and pos + 8 <= end:
+                    length = unpack(buf, pos)[0]
+                    if length > MAX_STRING_BYTES or pos + 8 + length > end:
+                        break
+                    pos += 8 + length
+                    i += 1
+                cur.i = pos
+                cur.need(0, what)  # the header-size cap
+                if i < n:
+                    at = cur.pos
+                    length = unpack(cur.read(8, f"{what}[{i}] length"))[0]
+                    if length > MAX_STRING_BYTES:
+                        raise cur.error(f"string length {length} is absurd", f"{what}[{i}]", at)
+                    cur.skip(length, f"{what}[{i}]")
+                    i += 1
             return
         for i in range(n):  # nested arrays: read (bounded by depth) and drop
             self.value(item_type, f"{what}[{i}]", depth + 1)

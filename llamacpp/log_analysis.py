@@ -9,7 +9,10 @@ which message it recognises and what it means; the reader is a small state machi
 the earlier one). Patterns are searched, not anchored, so lines wrapped in timestamps, pids, colour
 codes, docker or journald prefixes are read the same; ``--log-jsonl`` lines are decoded first.
 
-It streams: :func:`analyze_file` reads one line at a time, so memory does not grow with the log.
+Speed: a log is scanned a block of lines at a time with ``str.find`` for each keyword of
+:data:`_KEYWORDS` (C speed); only the lines holding a keyword reach the regexes, and only the rows
+filed under the keywords found. :func:`analyze_file` streams blocks of about 1 MiB, so memory does
+not grow with the log.
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ __all__ = ["LogReport", "analyze_log", "analyze_lines", "analyze_file", "diagnos
 # Lines longer than this are cut before matching: no llama.cpp message we read is longer, and it
 # bounds the regex work a garbage or binary "line" can cause.
 _MAX_LINE = 4096
-_READ_CHUNK = 1 << 16
+# Files are read and scanned in blocks of whole lines of about this size: memory stays bounded.
+_BLOCK = 1 << 20
 
 OOM_PHASES = ("model_load", "kv_cache", "compute_buffer", "runtime", "other")
 
@@ -178,7 +182,8 @@ def _balanced(text: str, start: int) -> tuple[str, int] | None:
 
 
 class _Reader:
-    """Feeds cleaned lines through :data:`_ROWS`; keeps the current load attempt and context."""
+    """Feeds log lines through :data:`_ROWS`; keeps the current load attempt and its context, the
+    devices, the build, the last completed request and the worst fatal line seen."""
 
     def __init__(self) -> None:
         self.build: str | None = None
@@ -195,7 +200,6 @@ class _Reader:
         self.speed: tuple[float | None, float | None] | None = None
         # failure
         self.fatal: tuple[int, str] | None = None
-        self.expect_cuda_device = False
 
     # -- load / context lifecycle ---------------------------------------------------------------
     def _new_load(self, initial: bool = False) -> None:
@@ -230,38 +234,56 @@ class _Reader:
             self.warnings.append(text)
 
     # -- feeding ----------------------------------------------------------------------------------
-    def feed(self, raw: str) -> None:
-        if len(raw) > _MAX_LINE:
-            raw = raw[:_MAX_LINE]
-        if "\x1b" in raw:
-            raw = _ANSI.sub("", raw)
-        stripped = raw.lstrip()
-        if stripped.startswith("{") and ('"msg"' in stripped or '"message"' in stripped):
-            messages = _json_messages(stripped)
-            if messages is not None:
-                for message in messages:
-                    self._line(message)
-                return
-        self._line(raw)
+    def feed_block(self, block: str) -> None:
+        """Read a block of whole lines: find each keyword with ``str.find`` and dispatch only the
+        lines that hold one, in their order, to the rows filed under the keywords they hold."""
+        if "\x1b" in block:
+            block = _ANSI.sub("", block)
+        if "\r" in block:
+            block = block.replace("\r\n", "\n").replace("\r", "\n")
+        hits: dict[int, list[str]] = {}
+        find, rfind = block.find, block.rfind
+        for key in _KEYWORDS:
+            i = find(key)
+            while i != -1:
+                start = rfind("\n", 0, i) + 1
+                hits.setdefault(start, []).append(key)
+                end = find("\n", i)
+                if end == -1:
+                    break
+                i = find(key, end)
+        for start in sorted(hits):
+            end = find("\n", start)
+            line = block[start:] if end == -1 else block[start:end]
+            brace = line.find("{")
+            if brace != -1 and ('"msg"' in line or '"message"' in line):  # --log-jsonl, maybe prefixed
+                messages = _json_messages(line[brace:].strip())
+                if messages is not None:
+                    for message in messages:
+                        self.feed_line(message)
+                    continue
+            self._dispatch(line[:_MAX_LINE], hits[start])
 
-    def _line(self, line: str) -> None:
-        if self.expect_cuda_device:
-            self.expect_cuda_device = False
-            m = _CURRENT_DEVICE.search(line)
-            if m and self.oom_device is None:
-                self.oom_device = f"{self.gpu_family}{m.group(1)}"
-        if not _TRIGGER.search(line):
-            return
-        clean = _strip_prefixes(line)
-        for row in _ROWS:
-            if row.needle not in clean:
-                continue
+    def feed_line(self, line: str) -> None:
+        """Read one line (the slow path, for messages decoded from JSON lines)."""
+        if "\x1b" in line:
+            line = _ANSI.sub("", line)
+        keys = [key for key in _KEYWORDS if key in line]
+        if keys:
+            self._dispatch(line[:_MAX_LINE], keys)
+
+    def _dispatch(self, line: str, keys: list[str]) -> None:
+        indexes = _ROWS_BY_KEY[keys[0]] if len(keys) == 1 else sorted({i for k in keys for i in _ROWS_BY_KEY[k]})
+        for index in indexes:
+            row = _ROWS[index]
             if row.data and self.in_fit:
                 continue
-            m = row.regex.search(clean)
+            if row.needle not in line:
+                continue
+            m = row.regex.search(line)
             if m is None:
                 continue
-            if row.handler(self, m, clean) is not False:
+            if row.handler(self, m, line) is not False:
                 return
 
     # -- result -----------------------------------------------------------------------------------
@@ -551,8 +573,12 @@ def _on_compute_alloc_failed(r: _Reader, m: re.Match, line: str) -> None:
 
 
 def _on_cuda_oom(r: _Reader, m: re.Match, line: str) -> None:
-    _oom(r)
-    r.expect_cuda_device = True  # the next line says "current device: N, in function ..."
+    _oom(r)  # the next line says "current device: N, in function ..."
+
+
+def _on_current_device(r: _Reader, m: re.Match, line: str) -> None:
+    if r.oom and r.oom_device is None:
+        r.oom_device = f"{r.gpu_family}{m.group(1)}"
 
 
 def _on_vulkan_alloc(r: _Reader, m: re.Match, line: str) -> None:
@@ -577,7 +603,7 @@ def _on_generic_oom(r: _Reader, m: re.Match, line: str) -> None:
 def _fatal(priority: int) -> Callable[[_Reader, re.Match, str], None]:
     def handler(r: _Reader, m: re.Match, line: str) -> None:
         if r.fatal is None or priority > r.fatal[0]:
-            r.fatal = (priority, line[:300])
+            r.fatal = (priority, _strip_prefixes(line)[:300])
     return handler
 
 
@@ -609,12 +635,12 @@ _TPS = r"(?:(?P<tps>[0-9.]+|inf|nan) tokens per second|(?P<ms>[0-9.]+) ms per to
 # Order matters: the first row whose handler does not return False consumes the line.
 _ROWS: list[_Row] = [
     # --fit dry run window (its zero-sized buffers are not the real load)
-    _row("fitting params to device memory", r"fitting params to device memory", _on_fit_start),
-    _row("getting device memory data for initial", r"getting device memory data for initial", _on_fit_start),
-    _row("fit", r"fitting params to free memory took|failed to fit params|error while trying to fit params",
-         _on_fit_end),
+    _row("param", r"fitting params to device memory", _on_fit_start),
+    _row("param", r"getting device memory data for initial", _on_fit_start),
+    _row("param", r"fitting params to free memory took", _on_fit_end),
+    _row("param", r"failed to fit params|error while trying to fit params", _on_fit_end),
     # non-fatal allocation trouble, before any out-of-memory row can see it
-    _row("pinned", r"pinned (?:host )?memory", _on_pinned),
+    _row("emory", r"pinned (?:host )?memory", _on_pinned),
     _row("retrying without pipeline parallelism", r"retrying without pipeline parallelism", _on_pp_retry),
     # build and devices
     _row("build", r"\bbuild(?:\s*[:=])?\s+(\d+ \([^)]*\))(?= with |\s*$)", _on_build),
@@ -622,17 +648,17 @@ _ROWS: list[_Row] = [
     _row("build_info: ", r"build_info: (\S+)", _on_build_info),
     _row("system_info", r"system_info", _on_system_info),
     _row("MiB free", r"-\s+(\S+)\s*:\s+(.+?)\s+\((\d+) MiB, (\d+) MiB free\)", _on_device_info),
-    _row("using device ", r"using device (\S+) ", _on_using_device),
-    _row(" devices", r"found (\d+) (CUDA|ROCm|MUSA|SYCL) devices", _on_found_devices),
-    _row("Device ", r"^Device (\d+): ([^,]+),", _on_cuda_device),
+    _row("evice", r"using device (\S+) ", _on_using_device),
+    _row("evice", r"found (\d+) (CUDA|ROCm|MUSA|SYCL) devices", _on_found_devices),
+    _row("evice", r"(?:^|\s)Device (\d+): ([^,]+),", _on_cuda_device),
     _row("ggml_vulkan: ", r"ggml_vulkan: (\d+) = (.+?) \(", _on_vulkan_device),
     _row("GPU name", r"ggml_metal\w*: GPU name:\s+(.+)", _on_metal_device),
     # load and context
     _row("loading model tensors", r"loading model tensors", _on_load_start, data=True),
     _row("model buffer size", r"(\S+) model buffer size\s*=\s*" + _MIB, _on_model_buffer, data=True),
-    _row("load_tensors:", r"load_tensors:\s+(\S+) buffer size\s*=\s*" + _MIB, _on_model_buffer, data=True),
+    _row(" buffer size", r"load_tensors:\s+(\S+) buffer size\s*=\s*" + _MIB, _on_model_buffer, data=True),
     _row("constructing llama_context", r"constructing llama_context", _on_context_start, data=True),
-    _row("n_ctx", r"(?:llama_context|llama_new_context_with_model|llama_init_from_model)"
+    _row("n_ctx ", r"(?:llama_context|llama_new_context_with_model|llama_init_from_model)"
          r":\s+n_ctx\s*=\s*(\d+)", _on_n_ctx, data=True),
     _row("output buffer size", r"(\S+)\s+output buffer size\s*=\s*" + _MIB, _on_output_buffer, data=True),
     _row("KV buffer size", r"(\S+) KV buffer size\s*=\s*" + _MIB, _on_kv_buffer, data=True),
@@ -640,8 +666,8 @@ _ROWS: list[_Row] = [
     _row("K (", r"\bK \((\w+)\):.*?\bV \((\w+)\):", _on_kv_types, data=True),
     _row("type_k", r"type_k\s*=\s*'?(\w+)'?,\s*type_v\s*=\s*'?(\w+)'?", _on_kv_types, data=True),
     _row("offloaded", r"offloaded (\d+)/(\d+) layers", _on_layers, data=True),
-    _row("nodes", r"graph nodes\s*=\s*(\d+)|graph: nodes\s*=\s*(\d+)", _on_graph_nodes, data=True),
-    _row("splits", r"graph splits(?: \(measure\))?\s*[=:]\s*(\d+)|graph: nodes\s*=\s*\d+,\s*splits\s*=\s*(\d+)",
+    _row("graph", r"graph nodes\s*=\s*(\d+)|graph: nodes\s*=\s*(\d+)", _on_graph_nodes, data=True),
+    _row("graph", r"graph splits(?: \(measure\))?\s*[=:]\s*(\d+)|graph: nodes\s*=\s*\d+,\s*splits\s*=\s*(\d+)",
          _on_graph_splits, data=True),
     _row("model loaded", r"\bmodel loaded\b", _on_ready),
     _row("listening", r"listening (?:on|at) http|HTTP server listening|server is listening", _on_ready),
@@ -651,27 +677,28 @@ _ROWS: list[_Row] = [
     _row("eval time", r"(?<!prompt )\beval time\s*=\s*[0-9.]+ ms\s*/\s*\d+ (?:tokens|runs)\s*\([^)]*?" + _TPS,
          _on_gen_timing),
     # out of memory
-    _row("Malloc failed", r"allocating ([0-9.]+) MiB on device (\d+): \w*Malloc failed: out of memory",
+    _row("alloc", r"allocating ([0-9.]+) MiB on device (\d+): \w*Malloc failed: out of memory",
          _on_cuda_malloc),
-    _row("failed to allocate", r"failed to allocate (\S+) buffer of size (\d+)", _on_failed_buffer),
-    _row("unable to allocate", r"unable to allocate (\S+) buffer", _on_unable_buffer),
-    _row("unable to allocate backend buffer", r"unable to allocate backend buffer", _on_backend_buffer),
-    _row("insufficient memory", r"insufficient memory \(attempted to allocate ([0-9.]+) MB\)", _on_aligned_malloc),
-    _row("failed to allocate buffer for kv", r"failed to allocate buffer for kv", _on_kv_alloc_failed),
-    _row("failed to allocate compute", r"failed to allocate compute buffers?", _on_compute_alloc_failed),
-    _row("CUDA error: out of memory", r"CUDA error: out of memory", _on_cuda_oom),
-    _row("Device memory allocation of size", r"Device memory allocation of size (\d+) failed", _on_vulkan_alloc),
-    _row("ErrorOutOf", r"ErrorOutOf(?:Device|Host)Memory", _on_generic_oom),
-    _row("OutOfMemory", r"kIOGPUCommandBufferCallbackErrorOutOfMemory", _on_metal_oom),
-    _row("bad_alloc", r"std::bad_alloc", _on_bad_alloc),
-    _row("out of memory", r"out of memory", _on_generic_oom),
+    _row("alloc", r"failed to allocate (\S+) buffer of size (\d+)", _on_failed_buffer),
+    _row("alloc", r"unable to allocate (\S+) buffer", _on_unable_buffer),
+    _row("alloc", r"unable to allocate backend buffer", _on_backend_buffer),
+    _row("emory", r"insufficient memory \(attempted to allocate ([0-9.]+) MB\)", _on_aligned_malloc),
+    _row("alloc", r"failed to allocate buffer for kv", _on_kv_alloc_failed),
+    _row("alloc", r"failed to allocate compute buffers?", _on_compute_alloc_failed),
+    _row("emory", r"CUDA error: out of memory", _on_cuda_oom),
+    _row("evice", r"current device: (\d+)", _on_current_device),
+    _row("evice", r"Device memory allocation of size (\d+) failed", _on_vulkan_alloc),
+    _row("emory", r"ErrorOutOf(?:Device|Host)Memory", _on_generic_oom),
+    _row("emory", r"kIOGPUCommandBufferCallbackErrorOutOfMemory", _on_metal_oom),
+    _row("alloc", r"std::bad_alloc", _on_bad_alloc),
+    _row("emory", r"out of memory", _on_generic_oom),
     # fatal errors, most specific first (priority 3 > 2 > 1; 1 = generic aftermath of another error)
     _row("invalid magic", r"invalid magic", _fatal(3)),
     _row("failed to open GGUF file", r"failed to open GGUF file", _fatal(3)),
     _row("not within the file bounds", r"not within the file bounds", _fatal(3)),
     _row("GGML_ASSERT", r"GGML_ASSERT", _fatal(3)),
     # ggml_abort prints "path/file.cpp:930: message"
-    *[_row(f".{ext}:", rf"^\S+\.{ext}:\d+: \S", _fatal(3)) for ext in ("c", "cpp", "cu", "m", "h")],
+    *[_row(f".{ext}:", rf"(?:^|\s)\S+\.{ext}:\d+: \S", _fatal(3)) for ext in ("c", "cpp", "cu")],
     _row("Illegal instruction", r"Illegal instruction", _fatal(3)),
     _row("SIGILL", r"SIGILL", _fatal(3)),
     _row("egmentation fault", r"[Ss]egmentation fault", _fatal(3)),
@@ -692,49 +719,112 @@ _ROWS: list[_Row] = [
     _row("possible training context overflow", r"n_ctx_seq \((\d+)\) > n_ctx_train \((\d+)\)",
          _warning("n_ctx per sequence ({0}) is larger than the training context ({1})")),
     _row("AMX is not ready", r"AMX is not ready", _warning("AMX is not ready to be used")),
+    _row("working set", r"greater than the recommended max working set size",
+         _warning("Metal allocations exceed the recommended max working set size: expect swapping or a failure")),
 ]
 
-# A line is looked at only if it contains one of the rows' needles (one C-level search per line).
-_TRIGGER = re.compile("|".join(sorted({re.escape(row.needle) for row in _ROWS}, key=len, reverse=True)))
-_CURRENT_DEVICE = re.compile(r"current device: (\d+)")
+# Every row's needle holds one of these keywords: a line without any is never looked at. A row is
+# filed under the first keyword its needle holds; a line is tried only against the rows filed
+# under the keywords found in it (in table order).
+_KEYWORDS: tuple[str, ...] = (
+    "buffer size", "MiB free", "n_ctx ", "offloaded", "graph", "build", "system_info", "evice", "ggml_vulkan",
+    "GPU name", "loading model tensors", "constructing", "K (", "type_k", "model loaded", "listening",
+    "eval time", "param", "emory", "retrying", "alloc", "fail", "rror", "magic", "bounds", "ASSERT", ".c:",
+    ".cpp:", ".cu:", "Illegal", "SIGILL", "egmentation", "segfault", "what()", "bind", "terminate",
+    "core dumped", "training context", "AMX is not", "working set",
+)
+
+
+def _file_rows() -> dict[str, list[int]]:
+    by_key: dict[str, list[int]] = {key: [] for key in _KEYWORDS}
+    for index, row in enumerate(_ROWS):
+        key = next((k for k in _KEYWORDS if k in row.needle), None)
+        if key is None:  # a programming error in the table, caught by any import
+            raise AssertionError(f"row needle {row.needle!r} holds no keyword of _KEYWORDS")
+        by_key[key].append(index)
+    return by_key
+
+
+_ROWS_BY_KEY = _file_rows()
 
 
 # ----------------------------------------------------------------------------------------------
 # Entry points
 # ----------------------------------------------------------------------------------------------
 
-def analyze_lines(lines: Iterable[str]) -> LogReport:
-    """Analyse an iterable of log lines (newlines optional)."""
-    reader = _Reader()
+def _blocks_of_lines(lines: Iterable[str]) -> Iterator[str]:
+    """Join lines into blocks of about :data:`_BLOCK` characters."""
+    batch: list[str] = []
+    size = 0
     for line in lines:
-        reader.feed(line.rstrip("\r\n"))
+        batch.append(line)
+        size += len(line) + 1
+        if size >= _BLOCK:
+            yield "\n".join(batch)
+            batch, size = [], 0
+    if batch:
+        yield "\n".join(batch)
+
+
+def _analyze_blocks(blocks: Iterable[str]) -> LogReport:
+    reader = _Reader()
+    for block in blocks:
+        reader.feed_block(block)
     return reader.report()
+
+
+def analyze_lines(lines: Iterable[str]) -> LogReport:
+    """Analyse an iterable of log lines (line ends optional)."""
+    return _analyze_blocks(_blocks_of_lines(line.rstrip("\r\n") for line in lines))
 
 
 def analyze_log(text: str) -> LogReport:
     """Analyse a whole log given as text."""
-    return analyze_lines(text.splitlines())
+    return _analyze_blocks(_blocks_of_text(text))
 
 
-def _iter_binary_lines(stream: IO[bytes]) -> Iterator[str]:
-    """Decoded lines, read at most 64 KiB at a time so that one endless "line" (a binary file)
-    cannot make memory grow; invalid UTF-8 is replaced, never an error."""
-    while True:
-        chunk = stream.readline(_READ_CHUNK)
-        if not chunk:
+def _blocks_of_text(text: str) -> Iterator[str]:
+    """Cut a text into blocks of whole lines of about :data:`_BLOCK` characters."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start + _BLOCK)
+        if end == -1:
+            yield text[start:]
             return
-        yield chunk.decode("utf-8", errors="replace")
+        yield text[start:end]
+        start = end + 1
+
+
+def _binary_blocks(stream: IO[bytes]) -> Iterator[str]:
+    """Blocks of whole decoded lines, read :data:`_BLOCK` bytes at a time (invalid UTF-8 is replaced,
+    never an error). A "line" longer than a block (a binary file) is cut, so memory stays bounded."""
+    rest = b""
+    while True:
+        data = stream.read(_BLOCK)
+        if not data:
+            if rest:
+                yield rest.decode("utf-8", errors="replace")
+            return
+        data = rest + data
+        cut = data.rfind(b"\n")
+        if cut == -1:
+            if len(data) < _BLOCK:
+                rest = data
+                continue
+            cut = len(data) - 1
+        rest = data[cut + 1:]
+        yield data[:cut + 1].decode("utf-8", errors="replace")
 
 
 def analyze_file(path: str | Path) -> LogReport:
-    """Analyse a log file (``-`` = standard input), streaming it line by line.
+    """Analyse a log file (``-`` = standard input), streaming it a block of lines at a time.
 
     Raises :class:`BadInput` naming the file when it cannot be read."""
     if str(path) == "-":
-        return analyze_lines(_iter_binary_lines(sys.stdin.buffer))
+        return _analyze_blocks(_binary_blocks(sys.stdin.buffer))
     try:
         with open(path, "rb") as stream:
-            return analyze_lines(_iter_binary_lines(stream))
+            return _analyze_blocks(_binary_blocks(stream))
     except OSError as err:
         reason = err.strerror or str(err)
         raise BadInput(f"cannot read the log: {reason}", path=str(path),

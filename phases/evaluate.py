@@ -22,7 +22,7 @@ def prepare(ctx: PhaseContext) -> None:
 
         if not isinstance(err, DomainError):
             raise
-        ctx.options["evaluate_error"] = str(err)
+        ctx.options["evaluate_error"] = {"message": err.message, "fix": err.fix}
         ctx.echo(f"evaluate: {err}")
         return
     ctx.options.pop("evaluate_error", None)
@@ -49,8 +49,10 @@ def _architecture_known(ctx: PhaseContext) -> GuardResult:
     arch = ctx.options.get("architecture")
     if arch:
         return GuardResult(True, f"architecture {arch} (from {ctx.options.get('architecture_source', 'GGUF header')})")
-    why = ctx.options.get("evaluate_error") or "the GGUF header has not been read"
-    return GuardResult(False, why, fix=f"fix the cause, then `onboard advance {ctx.name}` to evaluate again")
+    error = ctx.options.get("evaluate_error") or {"message": "the GGUF header has not been read", "fix": None}
+    fix = f"{error['fix']}; then `onboard advance {ctx.name} --refresh`" if error.get("fix") else \
+        f"onboard advance {ctx.name} --refresh"
+    return GuardResult(False, error["message"], fix=fix)
 
 
 def _quant_chosen(ctx: PhaseContext) -> GuardResult:

@@ -105,7 +105,7 @@ def _card(ctx: PhaseContext):
         return None
     from llamacpp.candidate_card import load_card
 
-    return load_card(path)
+    return load_card(path, require_repo=False)
 
 
 def _one_header(ctx: PhaseContext, repo: str, quants: list) -> tuple[Any, str, str]:

@@ -33,6 +33,7 @@ PROFILE_KEYS = ("NAME", "DESCRIPTION", "SPEED", "MODEL", "CTX_SIZE", "N_GPU_LAYE
 
 _ALIASES = {"NGL": "N_GPU_LAYERS", "CTX": "CTX_SIZE", "C": "CTX_SIZE", "ARGS": "EXTRA_ARGS", "M": "MODEL"}
 _WS = " \t"
+_BOM = "\ufeff"
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _HEADER_RE = re.compile(r"\[([^\]]*)\]")
 _KEY_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=(.*)", re.S)
@@ -115,6 +116,7 @@ class ModelsConf:
     text: str
     sections: list[Section]
     _lines: tuple[str, ...] = field(repr=False)  # raw lines, line endings included
+    _contents: tuple[str, ...] = field(repr=False)  # the same without endings (and BOM)
     _keys: tuple[str | None, ...] = field(repr=False)  # per line: its key, or None
     _regions: dict[str, tuple[int, int, int]] = field(repr=False)  # id -> (start, header, end) line indices
 
@@ -140,7 +142,7 @@ class ModelsConf:
         lines = _split_lines(text)
         contents = [_content(raw) for raw in lines]
         if contents:
-            contents[0] = contents[0].removeprefix("\ufeff")  # a BOM some editors add
+            contents[0] = contents[0].removeprefix(_BOM)  # a byte-order mark some editors add
         keys: list[str | None] = []
         headers: list[int] = []
         found: dict[str, tuple[int, dict[str, str], dict[str, int]]] = {}
@@ -154,7 +156,8 @@ class ModelsConf:
             if stripped.startswith("["):
                 m = _HEADER_RE.fullmatch(stripped)
                 if not m:
-                    raise bad(f"bad section header {stripped!r}", "write the header as [profile-id]")
+                    raise bad(f"bad section header {stripped!r}",
+                              "write [profile-id] alone on its line (comments go on their own line)")
                 sid = m[1]
                 if not _ID_RE.fullmatch(sid):
                     raise bad(f"bad section id {sid!r}", "use lowercase letters, digits, '.', '_' and '-', "
@@ -212,9 +215,10 @@ class ModelsConf:
             sid = _HEADER_RE.fullmatch(contents[h].strip(_WS))[1]
             line, values, value_lines = found[sid]
             regions[sid] = (s, h, e)
-            sections.append(Section(sid, values, contents[s:h], line, text[offsets[s]:offsets[e]],
-                                    value_lines, offsets[s], offsets[e]))
-        return cls(path, text, sections, tuple(lines), tuple(keys), regions)
+            start = offsets[s] or len(_BOM) * text.startswith(_BOM)  # the BOM is the file's, not the section's
+            sections.append(Section(sid, values, contents[s:h], line, text[start:offsets[e]],
+                                    value_lines, start, offsets[e]))
+        return cls(path, text, sections, tuple(lines), tuple(contents), tuple(keys), regions)
 
     def section(self, section_id: str) -> Section | None:
         return next((s for s in self.sections if s.id == section_id), None)
@@ -248,14 +252,14 @@ class ModelsConf:
                 return self.parse(text + nl + block, self.path)
             return self.parse(text + nl + nl + block[: -len(nl)], self.path)  # keep "no final newline"
         s, h, e = self._regions[section_id]
-        old = self.section(section_id)
-        head = list(self._lines[s:h]) if comments == old.comments else [c + nl for c in comments]
+        # compare with the file itself, not with Section objects a caller may have modified
+        head = list(self._lines[s:h]) if comments == list(self._contents[s:h]) else [c + nl for c in comments]
         body, body_keys = [self._lines[h]], [None]
         for i in range(h + 1, e):
             key = self._keys[i]
             if key is not None and key not in values:
                 continue
-            keep = key is None or values[key] == old.values[key]
+            keep = key is None or values[key] == _logical(_KEY_RE.fullmatch(self._contents[i].strip(_WS))[2])
             body.append(self._lines[i] if keep else _value_line(key, values[key]) + _eol(self._lines[i]))
             body_keys.append(key)
         for key in values:
@@ -271,6 +275,8 @@ class ModelsConf:
         last_eol = _eol(self._lines[e - 1])  # "" only at the end of a file without a final newline
         if not last_eol or not _eol(region[-1]):
             region[-1] = _content(region[-1]) + last_eol
+        if s == 0 and self.text.startswith(_BOM):  # the BOM stays first, whatever line is now first
+            region = [_BOM + region[0].removeprefix(_BOM)] + [raw.removeprefix(_BOM) for raw in region[1:]]
         glued = e < len(self._lines) and _content(self._lines[e]).strip(_WS)
         if glued and region[-1].lstrip(_WS).startswith("#"):
             region.append(nl)  # else the next header would adopt this section's last comment
@@ -293,8 +299,9 @@ class ModelsConf:
         for a, b in cuts + [(s, e)]:
             text = "".join(lines[:a] + lines[b:])
             if e == len(lines) and text and not _eol(lines[-1]):  # no final newline before: none after
-                ending = _eol(lines[a]) if a < s else _eol(lines[a - 1])
-                text = text[: -len(ending)] if ending and text.endswith(ending) else text
+                text = _content(text)
+            if a == 0 and self.text.startswith(_BOM):
+                text = _BOM + text
             conf = self.parse(text, self.path)
             if [(x.id, x.text.rstrip("\r\n")) for x in conf.sections] == others:
                 break

@@ -1,51 +1,78 @@
-"""Read-only queries the status, list and history commands use (no lease, no phase code)."""
+"""Read-only queries the status, list and history commands use: no lease, no phase code, and no
+ORM mapping (plain SQL through SQLAlchemy Core), so that reading stays as fast as loading the
+libraries it needs. The workflow engine, which writes, uses the ORM classes of ``store.schema``.
+"""
 from __future__ import annotations
 
+import difflib
 import json
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
-
-from store.schema import Candidate, Event, GuardResult, Measurement, Step
+from sqlalchemy import Connection, text
 
 
-def candidates(session: Session, *, include_final: bool, final_states: tuple[str, ...]) -> list[Candidate]:
-    query = select(Candidate).order_by(Candidate.updated_at.desc(), Candidate.name)
-    if not include_final:
-        query = query.where(Candidate.state.not_in(final_states))
-    return list(session.scalars(query))
+@dataclass(frozen=True)
+class CandidateRow:
+    id: int
+    name: str
+    state: str
+    version: int
+    updated_at: str
+    options: dict[str, Any]
 
 
-def guards(session: Session, cand: Candidate) -> list[GuardResult]:
-    return list(session.scalars(select(GuardResult).where(
-        GuardResult.candidate_id == cand.id, GuardResult.phase == cand.state)))
+def _row(r: Any) -> CandidateRow:
+    return CandidateRow(r.id, r.name, r.state, r.version, r.updated_at, json.loads(r.options or "{}"))
 
 
-def guard_counts(session: Session) -> dict[int, tuple[int, int]]:
+_COLUMNS = "id, name, state, version, updated_at, options"
+
+
+def candidate(conn: Connection, name: str) -> CandidateRow | None:
+    r = conn.execute(text(f"SELECT {_COLUMNS} FROM candidates WHERE name = :n"), {"n": name}).first()
+    return None if r is None else _row(r)
+
+
+def close_names(conn: Connection, name: str) -> list[str]:
+    names = [r[0] for r in conn.execute(text("SELECT name FROM candidates"))]
+    return difflib.get_close_matches(name, names, n=3, cutoff=0.5)
+
+
+def candidates(conn: Connection, *, include_final: bool, final_states: tuple[str, ...]) -> list[CandidateRow]:
+    where = "" if include_final else f"WHERE state NOT IN ({', '.join(repr(s) for s in final_states)})"
+    rows = conn.execute(text(f"SELECT {_COLUMNS} FROM candidates {where} ORDER BY updated_at DESC, name"))
+    return [_row(r) for r in rows]
+
+
+def guards(conn: Connection, cand: CandidateRow) -> list[Any]:
+    return list(conn.execute(text(
+        "SELECT name, passed, reason, fix, checked_at FROM guard_results WHERE candidate_id = :c AND phase = :p"),
+        {"c": cand.id, "p": cand.state}))
+
+
+def guard_counts(conn: Connection) -> dict[int, tuple[int, int]]:
     """candidate id -> (passed, total) of the stored results for its current phase."""
-    rows = session.execute(
-        select(GuardResult.candidate_id, func.sum(GuardResult.passed), func.count())
-        .join(Candidate, Candidate.id == GuardResult.candidate_id)
-        .where(GuardResult.phase == Candidate.state)
-        .group_by(GuardResult.candidate_id))
+    rows = conn.execute(text(
+        "SELECT g.candidate_id, SUM(g.passed), COUNT(*) FROM guard_results g "
+        "JOIN candidates c ON c.id = g.candidate_id AND g.phase = c.state GROUP BY g.candidate_id"))
     return {cid: (int(passed or 0), int(total)) for cid, passed, total in rows}
 
 
-def open_step(session: Session, cand: Candidate) -> Step | None:
-    return session.scalar(select(Step).where(Step.candidate_id == cand.id, Step.status == "open")
-                          .order_by(Step.id.desc()))
+def open_step(conn: Connection, cand: CandidateRow) -> Any | None:
+    return conn.execute(text("SELECT kind, from_state, to_state, started_at FROM steps "
+                             "WHERE candidate_id = :c AND status = 'open' ORDER BY id DESC"), {"c": cand.id}).first()
 
 
-def events(session: Session, cand: Candidate) -> list[dict[str, Any]]:
-    rows = session.scalars(select(Event).where(Event.candidate_id == cand.id).order_by(Event.id))
-    return [{"seq": i, "at": e.at, "kind": e.kind, "trigger": e.trigger, "from": e.from_state,
-             "to": e.to_state, "argv": json.loads(e.argv), "ok": bool(e.ok), "detail": json.loads(e.detail)}
+def events(conn: Connection, cand: CandidateRow) -> list[dict[str, Any]]:
+    rows = conn.execute(text("SELECT at, kind, trigger, from_state, to_state, argv, ok, detail FROM events "
+                             "WHERE candidate_id = :c ORDER BY id"), {"c": cand.id})
+    return [{"seq": i, "at": e.at, "kind": e.kind, "trigger": e.trigger, "from": e.from_state, "to": e.to_state,
+             "argv": json.loads(e.argv), "ok": bool(e.ok), "detail": json.loads(e.detail)}
             for i, e in enumerate(rows, start=1)]
 
 
-def predicted_vs_measured(session: Session, cand: Candidate) -> list[dict[str, Any]]:
-    rows = session.scalars(select(Measurement).where(Measurement.candidate_id == cand.id)
-                           .order_by(Measurement.id))
-    return [{"device": m.device, "what": m.what, "predicted_mib": m.predicted_mib,
-             "measured_mib": m.measured_mib, "rig": m.rig, "backend": m.backend, "at": m.at} for m in rows]
+def predicted_vs_measured(conn: Connection, cand: CandidateRow) -> list[dict[str, Any]]:
+    rows = conn.execute(text("SELECT device, what, predicted_mib, measured_mib, rig, backend, at FROM measurements "
+                             "WHERE candidate_id = :c ORDER BY id"), {"c": cand.id})
+    return [dict(r._mapping) for r in rows]

@@ -538,14 +538,14 @@ class _Handler(BaseHTTPRequestHandler):
                 if sent >= limit:
                     break
             self.wfile.flush()
-        self.hub._record(Request(self.command, "/" + rest, repo.repo_id, file_path, rng, status, sent))
+        self.hub._record(Request(self.command, self._split()[0], repo.repo_id, file_path, rng, status, sent))
 
     def _range_not_satisfiable(self, repo: HubRepo, f: HubFile, rng: str) -> None:
         self.send_response(416)
         self.send_header("Content-Range", f"bytes */{f.size}")
         self.send_header("Content-Length", "0")
         self.end_headers()
-        self.hub._record(Request(self.command, self.path, repo.repo_id, f.path, rng, 416, 0))
+        self.hub._record(Request(self.command, self._split()[0], repo.repo_id, f.path, rng, 416, 0))
 
 
 # ---- pointing huggingface_hub at the server ------------------------------------------------

@@ -34,6 +34,7 @@ def test_bundled_cards_parse_with_repo_quant_and_context() -> None:
     dense = load_candidate(REPO, "qwen3-32b")
     assert dense.repo_id == "unsloth/Qwen3-32B-GGUF" and dense.license == "apache-2.0"
     assert "TopK=20" in dense.body and "temperature" in dense.text
+    assert dense.title == "Qwen3-32B: a dense model that fills both GPUs"
 
 
 def test_missing_repo_says_what_to_add_and_about_the_override(tmp_path: Path) -> None:

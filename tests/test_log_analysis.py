@@ -225,6 +225,8 @@ EXPECTED: dict[str, dict] = {
         build="1696 (708e179)",  # {"message":"build info","build":1696,"commit":"708e179"}
         devices=[{"id": "CUDA0", "name": "Tesla V100S-PCIE-32GB", "free_mib": None, "total_mib": None},
                  {"id": "CUDA1", "name": "Tesla P40", "free_mib": None, "total_mib": None}]),
+    "ext-llama.cpp-8886-metal-old-format.log": expect(
+        model_buffers_mib={"Metal": 4988.00, "CPU": 344.44}, n_ctx=2048, layers_offloaded="33/33"),
     "ext-ollama-11265-rocm-using-device.log": expect(
         devices=[{"id": "ROCm0", "name": "AMD Radeon RX 7900 XTX", "free_mib": 24506, "total_mib": None}]),
 }
@@ -486,7 +488,8 @@ def test_diagnosis_of_a_gpu_oom_with_free_memory_printed():
         "0.01.031.200 E ggml_backend_cuda_buffer_type_alloc_buffer: allocating 3174.40 MiB on device 1: "
         "cudaMalloc failed: out of memory",
         "0.01.031.201 E alloc_tensor_range: failed to allocate CUDA1 buffer of size 3328600064",
-        "0.01.031.300 E llama_init_from_model: failed to initialize the context: failed to allocate buffer for kv cache",
+        "0.01.031.300 E llama_init_from_model: failed to initialize the context: "
+        "failed to allocate buffer for kv cache",
     ])
     report = analyze_log(log)
     assert (report.oom_device, report.oom_phase, report.oom_asked_mib, report.oom_free_mib) == \
@@ -508,6 +511,13 @@ def test_diagnosis_of_a_corrupt_file_and_of_a_placement():
     assert _says(analyze_file(LOGS / "ext-ollama-3711-journald-cuda-2gpu-partial-offload.log"),
                  "23/57 layers offloaded, 34 left on the CPU")
     assert _says(analyze_file(LOGS / "skulk-lavapipe-gemma-startup.log"), "launch with -lv 4")
+
+
+def test_metal_working_set_warning_is_noted():
+    report = analyze_file(LOGS / "ext-llama.cpp-8886-metal-old-format.log")
+    assert report.warnings == ["Metal allocations exceed the recommended max working set size: "
+                               "expect swapping or a failure"]
+    assert _says(report, "Metal: 4.9 GiB (model 4.9 GiB)")  # 4988 MiB
 
 
 def test_diagnosis_of_the_retry_without_pipeline_parallelism_is_not_an_oom():

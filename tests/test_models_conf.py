@@ -149,6 +149,24 @@ def test_with_section_marks_tested_and_leaves_every_other_byte(tmp_path: Path) -
                     f"SPEED=14.2 t/s{nl}") in sec.text
 
 
+def test_with_section_writes_values_edited_in_place_on_the_section() -> None:
+    conf = ModelsConf.parse(OWNER)
+    sec = conf.section("glm-4.5-air")
+    sec.values["SPEED"] = "14 t/s"  # a caller editing the dict it was given, then writing it
+    sec.comments.remove("# NOT YET TESTED")
+    new = conf.with_section(sec.id, sec.values, sec.comments)
+    assert "SPEED=14 t/s\n" in new.section_text(sec.id) and "NOT YET TESTED" not in new.text
+
+
+def test_byte_order_mark_stays_first() -> None:
+    text = "\ufeff[a]\nNAME=A\n\n[b]\nNAME=B\n"
+    conf = ModelsConf.parse(text)
+    new = conf.with_section("a", {"NAME": "A2"}, ["NOT YET TESTED"])
+    assert new.text == "\ufeff# NOT YET TESTED\n[a]\nNAME=A2\n\n[b]\nNAME=B\n"
+    assert conf.without_section("a").text == "\ufeff[b]\nNAME=B\n"
+    assert new.section("a").comments == ["# NOT YET TESTED"]
+
+
 def test_with_section_keeps_comments_among_keys_and_drops_removed_keys() -> None:
     text = "[a]\nNAME=A\n# person's note: -ub 1024 OOMs\nCTX_SIZE=4096\n\nFIT=off\n"
     conf = ModelsConf.parse(text)
@@ -339,7 +357,7 @@ def conf_files(draw):
     text = "".join(line + end for line, end in zip(lines, ends))
     if text and draw(st.booleans()):
         text = text[: -len(ends[-1])]
-    return text, expected
+    return ("\ufeff" if draw(st.booleans()) else "") + text, expected
 
 
 PROPS = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -418,7 +436,7 @@ def _doc_blocks() -> list[tuple[str, str | None]]:
 
 def test_doc_examples_parse_and_show_the_real_errors() -> None:
     blocks = _doc_blocks()
-    assert len([b for b in blocks if b[1] is None]) >= 2 and len([b for b in blocks if b[1]]) >= 4
+    assert len([b for b in blocks if b[1] is None]) >= 2 and len([b for b in blocks if b[1]]) >= 9
     for ini, error in blocks:
         if error is None:
             conf = ModelsConf.parse(ini)
@@ -428,6 +446,14 @@ def test_doc_examples_parse_and_show_the_real_errors() -> None:
             with pytest.raises(BadInput) as err:
                 ModelsConf.parse(ini)
             assert str(err.value) == error.rstrip("\n")
+
+
+def test_doc_quoting_example_means_what_the_doc_says() -> None:
+    ini = next(ini for ini, err in _doc_blocks() if ini.startswith("[quoting]"))
+    values = ModelsConf.parse(ini).section("quoting").values
+    assert values["NAME"] == "Qwen3 30B, spaces around the value are dropped"
+    assert values["DESCRIPTION"] == 'a "quoted" word and a \\ backslash'
+    assert split_extra_args(values["EXTRA_ARGS"]) == ["-fa", "on", "-ot", r"blk\.1\.ffn_.*=CPU"]
 
 
 def test_doc_example_has_two_profiles_and_a_bench_profile() -> None:

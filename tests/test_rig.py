@@ -186,7 +186,7 @@ def test_detection_on_this_machine() -> None:
             assert 0 < d.usable_mib <= d.total_mib and d.backend == "CUDA"
             assert d.bandwidth_gbs is None or 100 < d.bandwidth_gbs < 20000
     else:
-        assert len(warnings) == 1 and "NVML" in warnings[0] or "nvidia-ml-py" in warnings[0]
+        assert len(warnings) == 1 and ("NVML" in warnings[0] or "nvidia-ml-py" in warnings[0])
     flags = detect_rig().host.cpu_flags
     if Path("/proc/cpuinfo").exists() and "avx2" in Path("/proc/cpuinfo").read_text():
         assert "avx2" in flags

@@ -4,6 +4,7 @@ choose a quant, download, profile into models.conf, rollback by meaning, status,
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -72,8 +73,10 @@ def test_profile_is_written_beside_the_persons_profile_and_rollback_removes_only
 
 def test_rollback_refuses_to_overwrite_a_hand_edit_of_the_profile(repo):
     _advance_to_profile(repo)
-    edited = repo.conf.replace("[tiny-llama]\n", "[tiny-llama]\n", 1).replace("FIT=off\nEXTRA_ARGS", "FIT=off\nEXTRA_ARGS", 1)
-    edited = edited.replace("NAME=tiny-llama", "NAME=Tiny (renamed by me)")
+    head, profile = repo.conf.split("[tiny-llama]\n", 1)
+    assert "\nNAME=" in "\n" + profile
+    edited = head + "[tiny-llama]\n" + re.sub(r"^NAME=.*$", "NAME=Tiny (renamed by me)", profile, count=1, flags=re.M)
+    assert edited != repo.conf
     (repo.root / "models.conf").write_text(edited)
     proc = repo.onboard("rollback", NAME)
     assert proc.returncode == 7, proc.stdout + proc.stderr

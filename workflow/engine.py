@@ -73,7 +73,7 @@ class Engine:
             self._event(session, cand, "start", None, None, first.name, True, {})
             session.commit()
         with self._leased(name) as cand:
-            self._step(cand, "advance", first.name, lambda ctx: _call(first.prepare, ctx))
+            self._step(cand, "start", first.name, lambda ctx: _call(first.prepare, ctx))
         self.echo(f"Started {name} in phase {first.name}.")
         self._print_guards(name, check=True)
 
@@ -196,7 +196,7 @@ class Engine:
         """Undo what the current phase (or, with ``everything``, every phase) wrote, then move to ``dest``."""
         with self.sessions() as session:
             query = select(Step).where(Step.candidate_id == cand.id, Step.status == "done",
-                                       Step.kind.in_(("advance", "run")))
+                                       Step.kind.in_(("start", "advance", "run") if everything else ("advance", "run")))
             if not everything:
                 query = query.where(Step.to_state == here)
             steps = list(session.scalars(query.order_by(Step.id)))

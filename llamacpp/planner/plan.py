@@ -12,6 +12,7 @@ is null.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from dataclasses import replace as dataclass_replace
 from typing import Any, Sequence
 
 from llamacpp.errors import BadInput
@@ -272,6 +273,9 @@ def evaluate(header: GGUFHeader, facts: ModelFacts, rig: Rig, settings: Settings
                            backends={d.name: d.backend for d in rig.devices})
     warnings += speed.assumed
     args = _args(settings, layout, len(rig.devices))
+    rpc = [d.rpc_endpoint for d in rig.devices if d.rpc_endpoint]
+    if rpc:  # llama.cpp RPC servers appear as devices RPC[host:port]; the server needs the list
+        args[-2:-2] = ["--rpc", ",".join(rpc)]
     return Plan(strategy, args, placement.layers_offloaded, devices, speed.tokens_per_s, warnings, settings,
                 placement, n_splits=speed.n_splits)
 
@@ -318,9 +322,20 @@ def _args(s: Settings, layout: Layout, n_devices: int) -> list[str]:
     return args
 
 
+def llama_device_order(rig: Rig) -> Rig:
+    """Devices in the order llama.cpp uses them: RPC servers first ("to minimize network
+    transfers", src/llama.cpp llama_model_load_from_splits), then local GPUs in the given order.
+    ``-ts`` proportions and the layer split follow this order; the last device gets the output."""
+    rpc = [d for d in rig.devices if d.backend == "RPC" or d.rpc_endpoint]
+    if not rpc or rig.devices[: len(rpc)] == rpc:
+        return rig
+    return dataclass_replace(rig, devices=rpc + [d for d in rig.devices if d not in rpc])
+
+
 def make_plan(header: GGUFHeader, rig: Rig, request: PlanRequest) -> Plan:
     """Plan for ``header`` on ``rig``: the given placement, or the fastest that fits."""
     facts = model_facts(header)
+    rig = llama_device_order(rig)
     settings, warnings = resolve_settings(facts, request)
     build = request.llama_build if request.llama_build is not None else rig.llama_build
     if build != settings.build:

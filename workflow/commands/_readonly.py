@@ -1,7 +1,7 @@
 """Opening the database for commands that only read it (status, list, history).
 
-These never import the engine, gguf, huggingface_hub, nvidia-ml-py or the planner, and never take a
-lease. A repository without a database simply has no candidates yet.
+These never import the engine, the ORM mapping, gguf, huggingface_hub, nvidia-ml-py or the planner,
+and never take a lease. A repository without a database simply has no candidates yet.
 """
 from __future__ import annotations
 
@@ -9,18 +9,34 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import click
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection
 
+from store import queries
 from workflow.commands._common import repo_paths
+from workflow.errors import WorkflowError
+from workflow.exit_codes import Exit
 
 
 @contextmanager
-def read_session(ctx: click.Context) -> Iterator[Session | None]:
+def read_connection(ctx: click.Context) -> Iterator[Connection | None]:
     _root, db = repo_paths(ctx)
     if not db.exists():
         yield None
         return
-    from store.db import open_db
+    from store.db import make_engine
+    from store.migrations import migrate
 
-    with open_db(db, create=False)() as session:
-        yield session
+    engine = make_engine(db)
+    migrate(engine)  # an older database is brought up to date, as any command would
+    with engine.connect() as conn:
+        yield conn
+
+
+def find_candidate(conn: Connection | None, name: str) -> queries.CandidateRow:
+    cand = queries.candidate(conn, name) if conn is not None else None
+    if cand is None:
+        close = queries.close_names(conn, name) if conn is not None else []
+        raise WorkflowError(Exit.UNKNOWN, f"unknown candidate {name!r}"
+                            + (f"; did you mean {', '.join(close)}?" if close else ""),
+                            fix="onboard list --all" if close == [] else None)
+    return cand

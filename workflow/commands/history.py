@@ -5,10 +5,7 @@ import click
 
 from store import queries
 from workflow.commands._common import handle_errors, print_json
-from workflow.commands._readonly import read_session
-from workflow.engine_lookup import load_candidate
-from workflow.errors import WorkflowError
-from workflow.exit_codes import Exit
+from workflow.commands._readonly import find_candidate, read_connection
 
 
 @click.command("history")
@@ -18,10 +15,8 @@ from workflow.exit_codes import Exit
 @handle_errors
 def command(ctx: click.Context, name: str, as_json: bool) -> None:
     """Show what happened to NAME, with the command line of each step."""
-    with read_session(ctx) as session:
-        if session is None:
-            raise WorkflowError(Exit.UNKNOWN, f"unknown candidate {name!r}", fix=f"onboard start {name}")
-        rows = queries.events(session, load_candidate(session, name))
+    with read_connection(ctx) as conn:
+        rows = queries.events(conn, find_candidate(conn, name))
     if as_json:
         print_json(rows)
         return

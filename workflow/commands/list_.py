@@ -8,15 +8,15 @@ import click
 from phases import FINAL_STATES
 from store import queries
 from workflow.commands._common import handle_errors, print_json
-from workflow.commands._readonly import read_session
+from workflow.commands._readonly import read_connection
 
 
-def list_rows(session, *, include_final: bool) -> list[dict[str, Any]]:
-    if session is None:
+def list_rows(conn, *, include_final: bool) -> list[dict[str, Any]]:
+    if conn is None:
         return []
-    counts = queries.guard_counts(session)
+    counts = queries.guard_counts(conn)
     rows = []
-    for cand in queries.candidates(session, include_final=include_final, final_states=FINAL_STATES):
+    for cand in queries.candidates(conn, include_final=include_final, final_states=FINAL_STATES):
         passed, total = counts.get(cand.id, (0, 0))
         rows.append({"name": cand.name, "phase": cand.state, "final": cand.state in FINAL_STATES,
                      "updated_at": cand.updated_at, "guards_passed": passed, "guards_total": total})
@@ -41,6 +41,6 @@ def render_rows(rows: list[dict[str, Any]]) -> str:
 @handle_errors
 def command(ctx: click.Context, include_final: bool, as_json: bool) -> None:
     """List the candidates being onboarded."""
-    with read_session(ctx) as session:
-        rows = list_rows(session, include_final=include_final)
+    with read_connection(ctx) as conn:
+        rows = list_rows(conn, include_final=include_final)
     print_json(rows) if as_json else click.echo(render_rows(rows))

@@ -12,16 +12,14 @@ import click
 from phases import BY_NAME, FINAL_STATES, phase_index
 from store import queries
 from workflow.commands._common import handle_errors, print_json
-from workflow.commands._readonly import read_session
+from workflow.commands._readonly import find_candidate, read_connection
 from workflow.commands.list_ import list_rows, render_rows
 
 
-def status_json(session, name: str) -> dict[str, Any]:
-    from workflow.engine_lookup import load_candidate
-
-    cand = load_candidate(session, name)
+def status_json(conn, name: str) -> dict[str, Any]:
+    cand = find_candidate(conn, name)
     phase = BY_NAME.get(cand.state)
-    stored = {g.name: g for g in queries.guards(session, cand)}
+    stored = {g.name: g for g in queries.guards(conn, cand)}
     guards = []
     for guard in (phase.guards if phase else ()):
         row = stored.get(guard.name)
@@ -29,11 +27,11 @@ def status_json(session, name: str) -> dict[str, Any]:
                        "reason": "not checked yet" if row is None else row.reason,
                        "fix": None if row is None else row.fix,
                        "checked_at": None if row is None else row.checked_at})
-    interrupted = queries.open_step(session, cand)
+    interrupted = queries.open_step(conn, cand)
     return {"name": cand.name, "phase": cand.state, "phase_index": phase_index(cand.state),
             "final": cand.state in FINAL_STATES, "version": cand.version, "updated_at": cand.updated_at,
             "options": {k: v for k, v in cand.options.items() if not k.startswith("_")},
-            "guards": guards, "predicted_vs_measured": queries.predicted_vs_measured(session, cand),
+            "guards": guards, "predicted_vs_measured": queries.predicted_vs_measured(conn, cand),
             "next": _next(cand, guards, interrupted),
             **({"interrupted": _describe(interrupted)} if interrupted else {})}
 
@@ -71,18 +69,12 @@ def command(ctx: click.Context, name: str | None, check: bool, as_json: bool) ->
         from workflow.commands._common import make_engine
 
         make_engine(ctx).check(name)
-    with read_session(ctx) as session:
+    with read_connection(ctx) as conn:
         if name is None:
-            rows = list_rows(session, include_final=False)
+            rows = list_rows(conn, include_final=False)
             print_json(rows) if as_json else click.echo(render_rows(rows))
             return
-        if session is None:
-            from workflow.errors import WorkflowError
-            from workflow.exit_codes import Exit
-
-            raise WorkflowError(Exit.UNKNOWN, f"unknown candidate {name!r}: no candidate has been started here",
-                                fix=f"onboard start {name}")
-        data = status_json(session, name)
+        data = status_json(conn, name)
     if as_json:
         print_json(data)
         return

@@ -1,0 +1,84 @@
+"""`onboard hardware`: the rig plans are made for, as text or JSON, and its errors as exit codes."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from workflow.cli import cli
+
+REPO = Path(__file__).resolve().parent.parent
+REFERENCE = REPO / "rigs" / "reference-4090-5070ti.toml"
+
+
+@pytest.fixture
+def run(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.delenv("ONBOARD_RIG", raising=False)
+    monkeypatch.delenv("ONBOARD_ROOT", raising=False)
+    monkeypatch.chdir(tmp_path)  # no models.conf above: no rig.toml is found by walking up
+
+    def invoke(*args: str):
+        return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+def test_json_is_the_rig_with_source_and_warnings(run) -> None:
+    result = run("hardware", "--rig", str(REFERENCE), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert [d["name"] for d in data["devices"]] == ["CUDA0", "CUDA1"]
+    assert data["devices"][0]["usable_mib"] == 23500 and data["devices"][1]["bandwidth_gbs"] == 896
+    assert data["host"]["ram_mib"] == 65536 and data["host"]["cpu_flags"] == []
+    assert data["source"] == str(REFERENCE) and data["warnings"] == []
+    assert set(data) >= {"devices", "host", "name", "source", "llama_server", "llama_build", "warnings"}
+
+
+def test_text_lists_each_device(run) -> None:
+    result = run("hardware", "--rig", str(REFERENCE))
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("Rig: reference: RTX 4090")
+    assert any(l.split()[:3] == ["CUDA0", "CUDA", "23,500"] for l in lines)
+    assert any(l.split()[:3] == ["CUDA1", "CUDA", "15,700"] for l in lines)
+    assert any("65,536 MiB RAM" in l and "80 GB/s" in l for l in lines)
+
+
+def test_device_option_replaces_devices(run) -> None:
+    result = run("hardware", "--rig", str(REFERENCE), "--device", "CUDA0=12000", "--json")
+    data = json.loads(result.stdout)
+    assert [(d["name"], d["usable_mib"]) for d in data["devices"]] == [("CUDA0", 12000)]
+    assert data["source"] == f"--device over {REFERENCE}"
+
+
+def test_root_rig_toml_is_found(run, tmp_path: Path) -> None:
+    (tmp_path / "repo").mkdir()
+    (tmp_path / "repo" / "models.conf").write_text("")
+    (tmp_path / "repo" / "rig.toml").write_text('name = "mine"\n[host]\nram_mib = 4096\n')
+    result = run("--root", str(tmp_path / "repo"), "hardware", "--json")
+    assert json.loads(result.stdout)["name"] == "mine"
+
+
+def test_detection_without_nvidia_is_exit_0_with_a_warning(run, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pynvml", None)
+    result = run("hardware", "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data["devices"] == [] and data["source"] == "detected"
+    assert any("nvidia-ml-py" in w for w in data["warnings"])
+    text = run("hardware")
+    assert "no GPU devices" in text.stdout and "warning:" in text.stdout
+
+
+def test_bad_input_is_exit_6_with_file_line_field(run, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[device]]\nname = "CUDA0"\nbackend = "CUDA"\nusable_mb = 3\n')
+    result = run("hardware", "--rig", str(bad))
+    assert result.exit_code == 6
+    assert f"{bad}:4: device[0].usable_mb: unknown key" in result.stderr
+    assert "Traceback" not in result.output
+    result = run("hardware", "--device", "CUDA0:22000")
+    assert result.exit_code == 6 and "expected NAME=MiB" in result.stderr and "fix:" in result.stderr
