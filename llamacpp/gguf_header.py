@@ -49,6 +49,7 @@ MAX_ARRAY_LEN = 1 << 26          # items of one metadata array (vocabularies are
 MAX_STRING_BYTES = 16 << 20      # one metadata string (chat templates are ~10-50 KiB)
 MAX_NAME_BYTES = 1 << 16         # a metadata key or a tensor name
 MAX_DIMS = 4                     # GGML_MAX_DIMS
+GGML_MAX_NAME = 64               # llama.cpp refuses tensor names of 64 bytes or more
 MAX_ARRAY_DEPTH = 3              # arrays of arrays
 MAX_HEADER_BYTES = 1 << 30       # metadata + tensor table (real ones are < 50 MiB)
 _INT64_MAX = (1 << 63) - 1
@@ -144,8 +145,14 @@ class _Cursor:
             return out
         head = self.buf[self.i:]
         want = max(n - avail, self.chunk)
-        more = self.stream.read(want)
-        data = head + more
+        parts, got = [head], 0
+        while got < want:  # a raw stream may return short reads before its end
+            piece = self.stream.read(want - got)
+            if not piece:
+                break
+            parts.append(piece)
+            got += len(piece)
+        data = b"".join(parts)
         if len(data) < n:
             at = self.pos
             self.base, self.buf, self.i = self.pos + len(data), b"", 0
@@ -300,13 +307,18 @@ class _HeaderParser:
 
         tensors: list[TensorInfo] = []
         seen: set[str] = set()
+        expected_offset = 0  # llama.cpp requires the tensors packed in order, each padded to the alignment
         for k in range(n_tensors):
+            at = cur.pos
             name = self.string(f"tensor #{k} name", MAX_NAME_BYTES)
             what = f"tensor '{name}'"
+            if len(name.encode("utf-8", errors="replace")) >= GGML_MAX_NAME:
+                raise cur.error(f"tensor name is {len(name)} characters; llama.cpp accepts at most "
+                                f"{GGML_MAX_NAME - 1} bytes", f"tensor #{k} name", at)
             at = cur.pos
             n_dims = self.u32(what + " n_dims")
-            if not 1 <= n_dims <= MAX_DIMS:
-                raise cur.error(f"n_dims {n_dims} out of range 1..{MAX_DIMS}", what + " n_dims", at)
+            if n_dims > MAX_DIMS:
+                raise cur.error(f"n_dims {n_dims} out of range 0..{MAX_DIMS}", what + " n_dims", at)
             shape = tuple(self.u64(f"{what} dim {d}") for d in range(n_dims))
             n_elements = 1
             for d in shape:
@@ -321,16 +333,21 @@ class _HeaderParser:
             except (ValueError, KeyError):
                 raise cur.error(f"unknown tensor type {raw_type} (not a ggml type this gguf "
                                 "package knows; a newer llama.cpp may; upgrade gguf)", what + " type", at) from None
-            if shape[0] % block:
-                raise cur.error(f"row length {shape[0]} is not a multiple of the {ggml_type.name} "
+            row = shape[0] if shape else 1
+            if row % block:
+                raise cur.error(f"row length {row} is not a multiple of the {ggml_type.name} "
                                 f"block size {block}", what + " shape", at)
-            n_bytes = (n_elements // shape[0] if shape[0] else 0) * (shape[0] // block) * type_size
+            n_bytes = (n_elements // row if row else 0) * (row // block) * type_size
             at = cur.pos
             offset = self.u64(what + " offset")
             if offset % alignment:
                 raise cur.error(f"data offset {offset} is not a multiple of the alignment {alignment}",
                                 what + " offset", at)
-            if offset + n_bytes > _INT64_MAX:
+            if offset != expected_offset:
+                raise cur.error(f"data offset {offset}, expected {expected_offset}: llama.cpp needs the tensors "
+                                "packed in order, each padded to the alignment", what + " offset", at)
+            expected_offset += -(-n_bytes // alignment) * alignment
+            if expected_offset > _INT64_MAX:
                 raise cur.error(f"data offset {offset} + size {n_bytes} overflows", what + " offset", at)
             if name in seen:
                 raise cur.error(f"duplicate tensor name '{name}'", what, at)

@@ -719,6 +719,9 @@ _ROWS: list[_Row] = [
     _row("possible training context overflow", r"n_ctx_seq \((\d+)\) > n_ctx_train \((\d+)\)",
          _warning("n_ctx per sequence ({0}) is larger than the training context ({1})")),
     _row("AMX is not ready", r"AMX is not ready", _warning("AMX is not ready to be used")),
+    _row("free memory target", r"cannot meet free memory target of (\d+) MiB, need to reduce device memory by "
+         r"(\d+) MiB", _warning("--fit changed the placement to keep {0} MiB free (it had to move {1} MiB off the "
+                                 "devices): what was loaded is --fit's choice, not the command line's")),
     _row("working set", r"greater than the recommended max working set size",
          _warning("Metal allocations exceed the recommended max working set size: expect swapping or a failure")),
 ]
@@ -731,7 +734,7 @@ _KEYWORDS: tuple[str, ...] = (
     "GPU name", "loading model tensors", "constructing", "K (", "type_k", "model loaded", "listening",
     "eval time", "param", "emory", "retrying", "alloc", "fail", "rror", "magic", "bounds", "ASSERT", ".c:",
     ".cpp:", ".cu:", "Illegal", "SIGILL", "egmentation", "segfault", "what()", "bind", "terminate",
-    "core dumped", "training context", "AMX is not", "working set",
+    "core dumped", "training context", "AMX is not", "working set", "free memory target",
 )
 
 

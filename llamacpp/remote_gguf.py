@@ -8,9 +8,9 @@ auth and the hub's typed errors) and HTTP session (``get_session``), then hands 
 stream to the same parser as local files (``gguf_header.read_shard_header``).
 
 Requests per file: one HEAD, then ranged GETs of growing blocks (``first_block``, doubling up
-to ``max_block``) only as far as the parser reads: a tiny file or a later shard of a split model
+to ``MAX_BLOCK``) only as far as the parser reads: a tiny file or a later shard of a split model
 needs one GET, a first shard with a 150k-token vocabulary three or four. Memory holds one block;
-bytes fetched are at most about twice the header (the last block overshoots), never the data.
+bytes fetched exceed the header by less than one block (at most 4 MiB), never the tensor data.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from llamacpp.gguf_model import GGUFHeader
 __all__ = ["read_remote_header", "RemoteStats", "HubRangeStream"]
 
 FIRST_BLOCK = 512 << 10
-MAX_BLOCK = 16 << 20
+MAX_BLOCK = 4 << 20  # caps the overshoot of the last block
 
 
 @dataclass
@@ -91,13 +91,19 @@ class HubRangeStream(io.RawIOBase):
         n = min(n, max(self.size - self.pos, 0))
         if n == 0:
             return b""
-        end = self.pos + n
-        if not (self.buf_start <= self.pos and end <= self.buf_start + len(self.buf)):
-            self._fetch(self.pos, max(n, self.block))
-            self.block = min(self.block * 2, self.max_block)
-        out = self.buf[self.pos - self.buf_start:end - self.buf_start]
-        self.pos += len(out)
-        return out
+        head = b""
+        buf_end = self.buf_start + len(self.buf)
+        if self.buf_start <= self.pos < buf_end:  # serve what the last block holds, fetch only the rest
+            head = self.buf[self.pos - self.buf_start:self.pos - self.buf_start + n]
+            self.pos += len(head)
+            n -= len(head)
+            if n == 0:
+                return head
+        self._fetch(self.pos, max(n, self.block))
+        self.block = min(self.block * 2, self.max_block)
+        tail = self.buf[:n]
+        self.pos += len(tail)
+        return head + tail
 
     def readinto(self, b: Any) -> int:
         data = self.read(len(b))

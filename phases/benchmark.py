@@ -1,10 +1,106 @@
-"""Phase: Benchmark. Not built yet (issue 6): reaching it says so and `advance` exits 9."""
+"""Phase 7, benchmark: EvalPlus against the ``[bench-<id>]`` server, results and ``results/REPORT.md``.
+
+``advance NAME`` starts the bench profile's server with the shared launcher, generates the answers with
+our own client (a token budget that fits thinking models; EvalPlus's OpenAI backend caps at 768),
+scores them with EvalPlus's own ``evaluate`` and writes, through the journal, the summary
+``results/evalplus/<bench-id>/<dataset>.json``, the raw answers, EvalPlus's per-task results and the
+re-rendered report (the chart PNG is re-drawn beside it). ``--quick N`` runs the first N tasks and the
+report says so; ``--dataset FILE`` names the HumanEval+ file (offline runs; EvalPlus's own
+``HUMANEVAL_OVERRIDE_PATH`` works too).
+"""
 from __future__ import annotations
 
-from phases.not_built import placeholder
+from typing import Any
 
-PHASE = placeholder(
-    "benchmark", "Benchmark",
-    "runs EvalPlus (HumanEval+ / MBPP+) against the bench profile's server and writes results/REPORT.md",
+from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from phases import bench_pipeline as bp
+
+
+def prepare(ctx: PhaseContext) -> None:
+    found = bp.find_dataset(ctx.root, "humaneval")
+    ctx.echo(f"Next: `onboard advance {ctx.name}` runs EvalPlus HumanEval+ against [{bp.bench_id(ctx.profile_id)}] "
+             f"({'dataset ' + str(found) if found else 'EvalPlus downloads the dataset'}); "
+             "--quick N for the first N tasks, --dataset FILE for a local copy.")
+
+
+def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
+    from llamacpp.errors import BadInput, ExternalFailure
+    from llamacpp.server_command import find_llama_server
+    from workflow import generated_docs
+
+    quick = None
+    if opts.get("quick"):
+        try:
+            quick = int(opts["quick"])
+        except ValueError:
+            raise BadInput(f"{opts['quick']!r} is not a number of tasks", field="--quick") from None
+        if quick < 1:
+            raise BadInput("must be at least 1", field="--quick")
+    dataset = "humaneval"
+    path = bp.find_dataset(ctx.root, dataset, opts.get("dataset"))
+    if path is None:
+        ctx.echo("No local HumanEval+ file: asking EvalPlus to download it.")
+        path = bp.download_dataset(ctx.root, dataset)
+    binary = find_llama_server(str(ctx.root / "rig.toml") if (ctx.root / "rig.toml").is_file() else None)
+    if binary is None:
+        raise ExternalFailure("llama-server not found", fix="set LLAMA_SERVER, add [llama] server to rig.toml, "
+                                                            "or run scripts/install-llama-server.sh")
+    bench = bp.bench_id(ctx.profile_id)
+    summary, files = bp.run_bench(ctx.root, bench, binary=binary, dataset=dataset, dataset_path=path, quick=quick,
+                                  work_dir=ctx.work_dir / "bench", progress=ctx.echo)
+    for relpath, text in files.items():
+        ctx.write_file(relpath, text)
+    report = generated_docs.complete(ctx.root).get(bp.REPORT)
+    if report is not None:
+        ctx.write_file(bp.REPORT, report)
+    chart = _chart(ctx)
+    ctx.options["benchmark"] = {k: summary.get(k) for k in ("profile", "dataset", "n_tasks", "total_tasks", "quick",
+                                                            "base_pass1", "plus_pass1", "gen_tps", "truncated",
+                                                            "request_errors")}
+    ctx.options["benchmark"]["file"] = f"{bp.RESULTS_DIR}/{bench}/{dataset}.json"
+    ctx.data["event"] = dict(ctx.options["benchmark"])
+    plus = summary.get("plus_pass1")
+    ctx.echo(f"EvalPlus {dataset}: pass@1 base {summary['base_pass1']:.3f}, plus "
+             f"{'-' if plus is None else f'{plus:.3f}'} over {summary['n_tasks']} of {summary['total_tasks']} tasks"
+             f"{' (quick)' if summary.get('quick') else ''}; {summary.get('gen_tps') or 0:.1f} t/s")
+    ctx.echo(f"Written: {', '.join(files)}, {bp.REPORT}" + (f", {bp.CHART}" if chart else ""))
+
+
+def _chart(ctx: PhaseContext):
+    try:
+        from phases.bench_report import render_chart
+    except ImportError:
+        return None
+    try:
+        return render_chart(ctx.root)
+    except ImportError:
+        ctx.echo("matplotlib is not installed (pip install -e .[bench]): the report has no chart yet.")
+        return None
+
+
+def _results_present(ctx: PhaseContext) -> GuardResult:
+    done = ctx.options.get("benchmark")
+    if not done:
+        return GuardResult(False, "no benchmark run yet", fix=f"onboard advance {ctx.name}  (--quick N for a subset)")
+    if not (ctx.root / done["file"]).is_file():
+        return GuardResult(False, f"{done['file']} is missing", fix=f"onboard advance {ctx.name}")
+    if not (ctx.root / bp.REPORT).is_file():
+        return GuardResult(False, f"{bp.REPORT} is missing", fix="onboard docs fix")
+    quick = f" (quick: {done['n_tasks']} of {done['total_tasks']} tasks)" if done.get("quick") else ""
+    return GuardResult(True, f"{done['file']}: pass@1 base {done['base_pass1']:.3f}{quick}")
+
+
+PHASE = Phase(
+    name="benchmark",
+    title="Benchmark",
+    does="runs EvalPlus HumanEval+ (greedy, our client with a budget fitting thinking models, EvalPlus's own "
+         "evaluate) against the bench profile's server and writes the results and results/REPORT.md",
+    guards=(Guard("results present", "the run's summary and the report exist", _results_present),),
+    prepare=prepare,
+    run=run,
+    run_by_default=True,
+    options=(Option("quick", "benchmark only the first N tasks, said so in the report (benchmark)", metavar="N"),
+             Option("dataset", "HumanEval+ .jsonl(.gz) file to use offline (benchmark)", metavar="FILE")),
+    owns_options=("benchmark",),
     skippable=True,
 )

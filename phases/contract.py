@@ -113,6 +113,13 @@ class PhaseContext:
     def write_file(self, relpath: str, text: str | None) -> bool:
         return self._journal().write_file(self.step, relpath, text)
 
+    def record_measurements(self, rig: str, rows: list[tuple[str, str, str, float | None, float | None]]) -> int:
+        """Store predicted-vs-measured rows ``(backend, device, what, predicted, measured)`` (MiB)."""
+        from store.measurements import record
+
+        journal = self._journal()
+        return record(journal.sessions, journal.candidate_id, rig, rows)
+
     def _journal(self) -> "Journal":
         if self.journal is None or self.step is None:
             raise RuntimeError("files may only be written inside a journalled step")

@@ -1,10 +1,49 @@
-"""Phase: Docs. Not built yet (issue 6): reaching it says so and `advance` exits 9."""
+"""Phase 8, docs: every generated block and cross-reference brought up to date with models.conf, the
+candidates and the benchmark data (README tables, client settings, the strategy guide's model
+reference table, the benchmark pipeline README, the report).
+
+Why through ``workflow.generated_docs``: the same renderers serve ``onboard docs check|fix``, so what
+the phase writes is exactly what the check expects. A file that lacks a block gets it appended at its
+end (a missing file starts with a short header); text outside the blocks is never touched. Each file
+is written through the journal, so a rollback restores it unless someone edited it since (conflict).
+The guard is a clean ``docs check``.
+"""
 from __future__ import annotations
 
-from phases.not_built import placeholder
+from phases.contract import Guard, GuardResult, Phase, PhaseContext
 
-PHASE = placeholder(
-    "docs", "Docs",
-    "updates every cross-reference (README tables, client settings, strategy guide, pipeline README)",
-    skippable=False,
+
+def prepare(ctx: PhaseContext) -> None:
+    from workflow import generated_docs
+
+    changes = generated_docs.complete(ctx.root)
+    for relpath, text in changes.items():
+        ctx.write_file(relpath, text)
+    chart = generated_docs.draw_chart(ctx.root)
+    ctx.echo("Docs updated: " + (", ".join(changes) if changes else "nothing to change")
+             + (f" (chart {chart.relative_to(ctx.root)})" if chart else ""))
+    problems = generated_docs.check(ctx.root)
+    if problems:
+        ctx.echo("Still inconsistent (these need a person):")
+        for p in problems:
+            ctx.echo(f"  {p}")
+
+
+def _consistent(ctx: PhaseContext) -> GuardResult:
+    from workflow import generated_docs
+
+    problems = generated_docs.check(ctx.root)
+    if problems:
+        more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
+        return GuardResult(False, "; ".join(problems[:3]) + more, fix="onboard docs fix, then edit what it names")
+    return GuardResult(True, "onboard docs check is clean")
+
+
+PHASE = Phase(
+    name="docs",
+    title="Docs",
+    does="updates every generated block and cross-reference (README target models, switching models, repository "
+         "structure; client settings capability and sampler tables; strategy guide model reference; pipeline README)",
+    guards=(Guard("docs consistent", "`onboard docs check` finds nothing", _consistent),),
+    prepare=prepare,
 )

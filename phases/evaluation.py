@@ -56,6 +56,7 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
         quant = hub.Quant(name=hub.quant_name(name) or "GGUF", files=[hub.QuantFile(name, pypi_gguf.total_size(pypi))])
         quants = [quant]
         header = read_header(chunk)
+        header.warnings = [w for w in header.warnings if "partial" not in w]  # a chunk: the header is whole
         header_quant, source = quant.name, f"GGUF header in the PyPI package {pypi}"
     else:
         try:
@@ -75,7 +76,7 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
     facts = {
         "repo": repo,
         "pypi_gguf": pypi,
-        "display_name": getattr(card, "title", None) or ctx.name,
+        "display_name": (getattr(card, "title", None) or ctx.name).split(":")[0].strip(),
         "architecture": summary.architecture,
         "architecture_source": source,
         "quants": [q.name for q in quants],

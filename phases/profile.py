@@ -89,7 +89,7 @@ def prepare(ctx: PhaseContext) -> None:
     plan, rig, header = make_plan(ctx)
     profile, comments = profile_from_plan(ctx, plan, rig, header)
     ctx.set_profile(ctx.profile_id, profile, comments)
-    ctx.options["plan"] = _plan_facts(plan)
+    ctx.options["plan"] = {**_plan_facts(plan), "rig": rig.name or rig.source}
     (ctx.work_dir / "plan.json").write_text(__import__("json").dumps(plan.to_json(), indent=2))
     ctx.echo(f"Profile [{ctx.profile_id}] written to models.conf (strategy {plan.strategy}, "
              f"{plan.layers_offloaded} layers on GPUs, {profile['SPEED']}):")

@@ -106,8 +106,26 @@ def _write_back(ctx: PhaseContext, result: dict[str, Any]) -> None:
                  (("weights", "model_buffers_mib"), ("KV", "kv_buffers_mib"), ("compute", "compute_buffers_mib"))]
         comments.append(f"measured {dev}: " + ", ".join(f"{label} {v:.0f} MiB" for label, v in parts if v is not None))
     profile_values.update(ctx, {"SPEED": f"{result['gen_tps']:.1f} t/s"}, comments=comments)
+    _record_measurements(ctx, result)
     ctx.options["measured"] = True
     ctx.echo(f"[{ctx.profile_id}] updated: SPEED={result['gen_tps']:.1f} t/s, NOT YET TESTED removed.")
+
+
+def _record_measurements(ctx: PhaseContext, result: dict[str, Any]) -> None:
+    """Predicted (the profile phase's plan) beside measured (the log), per device and buffer kind."""
+    plan = ctx.options.get("plan") or {}
+    rows = []
+    for device, predicted in plan.get("devices", {}).items():
+        backend = "CPU" if device == "CPU" else device.rstrip("0123456789")
+        for what, plan_key, log_key in (("weights", "weights_mib", "model_buffers_mib"),
+                                        ("kv", "kv_mib", "kv_buffers_mib"),
+                                        ("compute", "compute_mib", "compute_buffers_mib")):
+            measured = result[log_key].get(device)
+            if device == "CPU":  # the host's buffers carry several names in the log
+                host = [v for k, v in result[log_key].items() if k.startswith("CPU") or k.endswith("_Host")]
+                measured = sum(host) if host else None
+            rows.append((backend, device, what, predicted.get(plan_key), measured))
+    ctx.record_measurements(plan.get("rig") or "unknown rig", rows)
 
 
 def _suggest(ctx: PhaseContext, result: dict[str, Any]) -> dict[str, Any] | None:

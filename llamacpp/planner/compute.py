@@ -2,27 +2,28 @@
 
 llama.cpp sizes each backend's compute buffer as the peak of ggml's graph allocator over the
 worst-case graphs it reserves (src/llama-context.cpp ``graph_reserve`` / ``sched_reserve``: a prompt
-graph of ``n_tokens = min(n_ctx, n_ubatch)`` tokens with every token an output, then a one-token
-graph). There is no closed formula; this module charges the terms that dominate that peak:
+graph of ``n_tokens = min(n_ctx, n_ubatch)`` tokens, every token an output). There is no closed
+formula; this module charges the tensors that make that peak. Assumptions, each a named term:
 
-Assumptions (each a named term; the constants below were calibrated on the *calibration* cases of
-tests/test_planner_vs_llama.py and are checked on separate held-out cases, see docs/accuracy.md):
-
-1. Attention, per device holding at least one layer with KV: flash attention OFF materialises
-   the F32 scores ``[n_kv, n_tokens, n_head]`` (plus the softmax result, ATTN_SCORE_COPIES);
-   flash attention ON only the KQ mask ``[n_kv, n_tokens]`` (F16) and the attention output.
-   ``n_kv`` is the cells of one stream (non-unified caches reserve per stream).
-2. FFN activations: dense ``gate`` and ``up`` outputs ``[n_ff, n_tokens]`` F32; MoE the routed
-   outputs ``[n_ff_exp, n_expert_used, n_tokens]`` plus router logits.
-3. Residual stream and norms: a few F32 ``[n_embd, n_tokens]`` tensors (RESIDUAL_COPIES).
-4. Output: F32 logits ``[n_vocab, n_tokens]`` on the output layer's device.
-5. Op offload: with weights on the host and a GPU present, big-batch matrix multiplications run on
-   the GPU (ggml_backend_sched, ``op_offload`` default on), so the first GPU stages the largest
-   host weight of a layer in its compute buffer; ``-ngl 0`` still allocates a full GPU buffer.
-6. Host compute buffer: graph inputs (token ids, positions, the embeddings looked up on the CPU,
-   the mask) plus the activations of layers computed on the CPU.
-The allocator reuses memory between stages, so a device's buffer is the residual term plus the
-largest of the attention, FFN and output terms, not their sum.
+1. KQ masks: one per attention kind the model has (full and sliding-window), ``[n_kv, n_tokens]``,
+   F16 with flash attention and F32 without; ``n_kv`` = cells of one stream (a non-unified cache
+   reserves per stream). They are graph inputs: built on the host (host compute buffer) and copied
+   to every GPU that runs attention, and alive for the whole graph, so they add to the peak.
+2. Residual stream: RESIDUAL_COPIES F32 ``[n_embd, n_tokens]`` tensors alive at the peak.
+3. The peak stage, whichever is largest:
+   - attention without flash attention: the F32 scores ``[n_kv, n_tokens, n_head]`` (the softmax
+     runs in place, so one copy);
+   - dense FFN: DENSE_FFN_COPIES F32 ``[n_ff, n_tokens]`` (gate, up, their product);
+   - MoE FFN: per used expert MOE_FFN_COPIES ``[n_ff_exp]`` rows plus the ``[n_embd]`` expert output;
+   - output (the output layer's device only): F32 logits ``[n_vocab, n_tokens]``.
+4. Op offload (``op_offload`` on by default): when weights or whole layers stay on the host, the
+   first GPU still runs the big-batch matrix multiplications and attention of host layers, staging
+   the largest host weight, or one host layer's KV cells, in its compute buffer.
+5. Host compute buffer: the masks and HOST_EMBD_COPIES F32 ``[n_embd, n_tokens]`` inputs
+   (looked-up embeddings and their copies); with no GPU the whole graph runs there.
+The structure was read off real llama-server b11434 logs (CUDA on an H100 and lavapipe); the
+constants were then tuned only on the calibration cases of tests/planner_cases.py, and the
+held-out cases (never tuned on) are reported separately in docs/accuracy.md.
 """
 from __future__ import annotations
 
@@ -31,73 +32,80 @@ from dataclasses import dataclass
 from .model_facts import ModelFacts
 from .placement import CPU
 
-# calibrated constants (see module docstring): number of simultaneously live tensors of a kind
-ATTN_SCORE_COPIES = 1.0      # F32 KQ + softmax share one buffer after in-place ops
-RESIDUAL_COPIES = 4.0        # inpL, cur, norm output, residual add
-FFN_COPIES = 2.0             # gate and up outputs alive together
-MASK_BYTES = 2               # F16 KQ mask with flash attention
-MASK_BYTES_NO_FA = 4         # F32 mask without flash attention
+RESIDUAL_COPIES = 4.0     # F32 [n_embd, n_tokens] tensors alive at the peak
+DENSE_FFN_COPIES = 3.0    # gate, up, and their product
+MOE_FFN_COPIES = 2.0      # per used expert: gate/up rows (fused activation)
+HOST_EMBD_COPIES = 4.0    # host-side F32 [n_embd, n_tokens] inputs
 
 
 @dataclass(frozen=True)
 class ComputeShape:
-    n_tokens: int   # min(n_ctx, n_ubatch): the prompt graph reserved
-    n_kv: int       # cells per stream of the largest cache
-    n_kv_swa: int | None
+    n_tokens: int              # min(n_ctx, n_ubatch): the prompt graph reserved
+    n_kv: int                  # cells per stream of the full-attention cache
+    n_kv_swa: int | None       # cells per stream of the sliding-window cache, if any
     flash_attn: bool
-    n_outputs: int  # outputs in the reserved graph (n_tokens)
+    n_outputs: int             # outputs in the reserved graph (n_tokens)
 
 
-def _attention_bytes(f: ModelFacts, s: ComputeShape) -> int:
+def _masks(f: ModelFacts, s: ComputeShape) -> int:
+    per = 2 if s.flash_attn else 4
+    kv_layers = [il for il in range(f.n_layer_all) if f.has_kv(il)]
+    kinds = {bool(f.swa[il]) if f.swa else False for il in kv_layers}
+    total = 0
+    if False in kinds or not kinds:
+        total += per * s.n_kv * s.n_tokens
+    if True in kinds and s.n_kv_swa:
+        total += per * s.n_kv_swa * s.n_tokens
+    return total
+
+
+def _stage(f: ModelFacts, s: ComputeShape) -> int:
+    """The largest per-layer stage (attention scores or FFN activations), bytes."""
     n_head = max(f.n_head) if f.n_head else 0
-    if f.is_mla:
-        n_head = max(f.n_head) if f.n_head else 1
-    head_v = f.head_v if not f.is_mla else f.mla_v
-    out = 4 * head_v * n_head * s.n_tokens
-    if s.flash_attn:
-        return MASK_BYTES * s.n_kv * s.n_tokens + out
-    return int(4 * s.n_kv * s.n_tokens * n_head * ATTN_SCORE_COPIES) + MASK_BYTES_NO_FA * s.n_kv * s.n_tokens + out
-
-
-def _ffn_bytes(f: ModelFacts, s: ComputeShape) -> int:
-    dense = max(f.n_ff) if f.n_ff else 0
-    b = int(4 * dense * s.n_tokens * FFN_COPIES)
+    attn = 0 if s.flash_attn else 4 * s.n_kv * s.n_tokens * n_head
+    dense_ff = [f.n_ff[il] for il in range(f.n_layer) if not f.dense_ffn or f.dense_ffn[il]]
+    dense = int(4 * DENSE_FFN_COPIES * max(dense_ff, default=0) * s.n_tokens)
+    moe = 0
     if f.is_moe:
-        moe = 4 * s.n_tokens * (f.n_ff_exp * f.n_expert_used * FFN_COPIES + f.n_expert * 2)
-        b = max(b, int(moe))
-    return b
+        moe = int(4 * s.n_tokens * f.n_expert_used * (MOE_FFN_COPIES * f.n_ff_exp + f.n_embd))
+    return max(attn, dense, moe)
 
 
-def _residual_bytes(f: ModelFacts, s: ComputeShape) -> int:
-    return int(4 * f.n_embd * s.n_tokens * RESIDUAL_COPIES)
+def _residual(f: ModelFacts, s: ComputeShape) -> int:
+    return int(4 * RESIDUAL_COPIES * f.n_embd * s.n_tokens)
 
 
 def estimate_compute(f: ModelFacts, s: ComputeShape, layer_device: list[str], output_device: str,
-                     gpu_names: list[str], largest_host_weight: int) -> dict[str, int]:
-    """Compute buffer bytes per device (``CPU`` = the host compute buffer)."""
-    out: dict[str, int] = {}
-    attn = _attention_bytes(f, s)
-    ffn = _ffn_bytes(f, s)
-    resid = _residual_bytes(f, s)
+                     gpu_names: list[str], largest_host_weight: int, host_layer_kv: int = 0) -> dict[str, int]:
+    """Compute buffer bytes per device (``CPU`` = the host compute buffer).
+
+    ``largest_host_weight``: the biggest weight tensor held on the host (excluding the token
+    embeddings, which are only looked up, and routed experts, which are copied per use: no
+    reserve was seen for them); ``host_layer_kv``: KV bytes of one stream of the
+    largest host layer (staged on the GPU when its attention is offloaded).
+    """
+    masks = _masks(f, s)
+    stage = _stage(f, s)
+    resid = _residual(f, s)
     logits = 4 * f.n_vocab * s.n_outputs
-    devices_with_layers = {d for d in layer_device if d != CPU}
-    host_layers = any(d == CPU for d in layer_device)
-    for name in gpu_names:
-        terms = []
-        if name in devices_with_layers:
-            terms += [attn, ffn]
+    out: dict[str, int] = {}
+    with_layers = {d for d in layer_device if d != CPU}
+    host_work = any(d == CPU for d in layer_device) or largest_host_weight > 0
+    for i, name in enumerate(gpu_names):
+        runs_layers = name in with_layers or (i == 0 and host_work)
+        peak = 0
+        if runs_layers:
+            peak = stage
+            if i == 0 and host_work:
+                # one host layer's K cells (converted for the GPU's attention) and its input
+                staged_kv = host_layer_kv // 2 + 4 * f.n_embd * s.n_tokens if host_layer_kv else 0
+                peak += max(largest_host_weight, staged_kv)
         if name == output_device:
-            terms.append(logits)
-        if name == gpu_names[0] and (host_layers or output_device == CPU or largest_host_weight):
-            # op offload: host layers' big-batch matmuls run here, with their weights staged in
-            terms += [attn, ffn, largest_host_weight]
-        if terms:
-            out[name] = resid + max(terms)
-    # host: inputs (embeddings looked up on the CPU, positions, ids, mask) + CPU-side work
-    host = 4 * f.n_embd * s.n_tokens + 8 * s.n_tokens + MASK_BYTES_NO_FA * s.n_kv * s.n_tokens
+            peak = max(peak, logits)
+        if runs_layers or name == output_device:
+            out[name] = (masks if runs_layers else 0) + resid + peak
+    host = masks + int(4 * HOST_EMBD_COPIES * f.n_embd * s.n_tokens)
     if not gpu_names:
-        host += resid + max(attn, ffn, logits)
-    elif output_device == CPU:
-        host += logits
+        host += resid + max(stage, logits)
     out[CPU] = host
     return out

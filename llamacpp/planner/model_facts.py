@@ -85,6 +85,7 @@ class ModelFacts:
     n_embd_r: int = 0  # recurrent conv/shift state per sequence and layer (F32 elements)
     n_embd_s: int = 0  # recurrent SSM/WKV state per sequence and layer (F32 elements)
     kv_from_start: int = -1
+    dense_ffn: list[bool] = field(default_factory=list)  # layer has dense ffn_up/gate/down tensors
     tied_embeddings: bool = False
     warnings: list[str] = field(default_factory=list)
 
@@ -172,6 +173,13 @@ def model_facts(header: GGUFHeader) -> ModelFacts:
         tied_embeddings="output.weight" not in names and "token_embd.weight" in names,
         warnings=warnings,
     )
+
+    facts.dense_ffn = [False] * n_layer_all
+    for t in header.tensors:
+        if t.name.startswith("blk.") and (".ffn_up." in t.name or ".ffn_down." in t.name):
+            il = int(t.name.split(".")[1])
+            if il < n_layer_all:
+                facts.dense_ffn[il] = True
 
     # MLA (src/models/deepseek2.cpp + llama_hparams::is_mla): the *_mla keys mark a latent cache
     # of kv_lora_rank + rope dims (= key_length) elements; value_length = kv_lora_rank.

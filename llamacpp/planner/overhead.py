@@ -16,9 +16,9 @@ from llamacpp.rig import Device
 
 # MiB per device, by backend; None = unknown (the plan says so with a null figure)
 BACKEND_OVERHEAD_MIB: dict[str, float] = {
-    "CUDA": 500.0,
-    "ROCm": 500.0,
-    "HIP": 500.0,
+    "CUDA": 600.0,
+    "ROCm": 600.0,
+    "HIP": 600.0,
     "SYCL": 400.0,
     "Vulkan": 100.0,
     "Metal": 0.0,

@@ -194,6 +194,18 @@ def resolve_settings(facts: ModelFacts, req: PlanRequest) -> tuple[Settings, lis
             fa, source = True, "auto: on (required by the quantized V cache)"
     else:
         fa, source = fa_req == "on", "given"
+    # src/llama-context.cpp llama_init_from_model: with flash attention a quantized K (V) cache
+    # needs the per-head K (V) width to be a multiple of the type's block size
+    if fa:
+        from gguf import GGML_QUANT_SIZES
+
+        for which, t, width in (("K", tk, facts.mla_k if facts.is_mla else facts.head_k),
+                                ("V", tv, facts.mla_v if facts.is_mla else facts.head_v)):
+            block = GGML_QUANT_SIZES[t][0]
+            if is_quantized(t) and (which == "K" or not facts.is_mla) and width % block:
+                raise BadInput(f"{which} cache type {t.name.lower()} with block size {block} does not divide the "
+                               f"head width {width}; llama-server refuses it",
+                               field=f"--cache-type-{which.lower()}", fix="use f16 (or bf16) for this model")
     if req.llama_build is None:
         warnings.append(f"llama.cpp build unknown: rules of current builds assumed (checked on build {VERIFIED_BUILD})")
     else:
@@ -241,12 +253,14 @@ def evaluate(header: GGUFHeader, facts: ModelFacts, rig: Rig, settings: Settings
     kv = estimate_kv(facts, placement.layer_device, shape, type_k=CACHE_TYPES[settings.type_k],
                      type_v=CACHE_TYPES[settings.type_v], flash_attn=settings.flash_attn, build=settings.build)
     host_weights = [t.n_bytes for t in header.tensors
-                    if placement.tensor_device.get(t.name) == CPU and classify(t.name).kind != "input"]
+                    if placement.tensor_device.get(t.name) == CPU and classify(t.name).kind != "input"
+                    and classify(t.name).part != "ffn_exps"]
     cshape = compute_mod.ComputeShape(n_tokens=min(shape.n_ctx, settings.ubatch), n_kv=shape.n_ctx_seq,
                                       n_kv_swa=kv.cells_swa, flash_attn=settings.flash_attn,
                                       n_outputs=min(shape.n_ctx, settings.ubatch))
+    host_kv = max((b // max(shape.n_stream, 1) for _, d, b in kv.per_layer if d == CPU), default=0)
     comp = compute_mod.estimate_compute(facts, cshape, placement.layer_device, placement.output_device,
-                                        [g.name for g in gpus], max(host_weights, default=0))
+                                        [g.name for g in gpus], max(host_weights, default=0), host_kv)
     warnings = list(base_warnings)
     devices: list[DevicePlan] = []
     for d in rig.devices:

@@ -63,5 +63,5 @@ With several GPUs, C, D and L are combined with B's layer split and reported as 
 - Speed: bytes each device reads per generated token / (bandwidth x {speed.BANDWIDTH_EFFICIENCY:g}),
   plus {speed.SPLIT_COST_S * 1e6:g} us per graph split; unknown bandwidths are assumed and listed in the plan's
   warnings.
-- Residual-stream copies in compute buffers: {compute.RESIDUAL_COPIES:g}; FFN activation copies: {compute.FFN_COPIES:g}.
+- Residual-stream copies in compute buffers: {compute.RESIDUAL_COPIES:g}; dense FFN activation copies: {compute.DENSE_FFN_COPIES:g}; MoE per used expert: {compute.MOE_FFN_COPIES:g}; host input copies: {compute.HOST_EMBD_COPIES:g}.
 """

@@ -1,0 +1,350 @@
+"""The planner against a real CUDA llama-server: predicted vs measured buffers per device.
+
+The Vulkan/lavapipe proof (benchmarks/accuracy_vs_llama.py) runs on every machine; this one needs
+an NVIDIA GPU and a CUDA build (scripts/build-llama-server-cuda.sh), so it is split in three steps
+and only the middle one runs on the GPU machine, with nothing but the Python standard library:
+
+    prepare --dir D                  (here)  tiny GGUFs from tests/gguf_factory.py + D/cases.json
+    run --dir D --server BIN --out O (GPU)   every case in real llama-server; O/raw.json holds the
+                                             logs, the GPU's name/driver and the binary's version
+    compare --raw O/raw.json         (here)  analyze_log() each log, make_plan() the same flags on a
+                                             rig of one CUDA0 device, write docs/data/accuracy-cuda.json
+                                             and the logs as tests/fixtures/llama-server-logs/cuda-*.log
+    local --server BIN               all three in a row here (smoke test with the Vulkan build:
+                                             the device is then Vulkan0; --gpu-name picks it)
+
+Every run uses ``-fit off --no-warmup -lv 4 -lm none -fa off`` (the CUDA build has no
+FlashAttention kernels; ``-lm none`` makes host weights real allocations, the sum of host tensors).
+Quantized V caches need FlashAttention and are left out; ``-ctk q8_0`` alone runs without it.
+Printed: per case the figures within target, the worst absolute error, and the ratio
+predicted/measured per figure (the reference is the measurement of the same run).
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import gzip
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+COMMON_ARGS = ["-fit", "off", "--no-warmup", "-lv", "4", "-lm", "none", "-t", "2"]
+GPU = "CUDA0"  # the device name the case flags use; `local` rewrites it
+
+# model key -> tests/gguf_factory.write_tiny_model arguments (recorded in cases.json, so the CI test
+# rebuilds the same headers even if other tables change)
+MODELS: dict[str, dict[str, Any]] = {
+    "llama-gqa": dict(arch="llama", n_layer=4, n_embd=512, n_head=8, n_head_kv=2, head_dim=64, n_ff=1536),
+    "llama-mqa-tied-kquant": dict(arch="llama", n_layer=4, n_embd=512, n_head=8, n_head_kv=1, head_dim=64,
+                                  n_ff=1536, tied_embeddings=True,
+                                  tensor_types={"*ffn_down*": "Q4_K", "*attn_v*": "Q8_0", "*ffn_up*": "Q6_K",
+                                                "token_embd.weight": "Q8_0"}),
+    # a real-sized vocabulary: the logits dominate the compute buffer (n_vocab x n_ubatch x 4 bytes)
+    "llama-vocab32k-q8": dict(arch="llama", n_layer=4, n_embd=256, n_head=4, n_head_kv=2, head_dim=64,
+                              n_ff=768, n_vocab=32000, tied_embeddings=True,
+                              tensor_types={"token_embd.weight": "Q8_0"}),
+    "qwen3moe": dict(arch="qwen3moe", n_layer=4, n_embd=512, n_head=8, n_head_kv=2, head_dim=64, n_ff=1024,
+                     n_expert=8, n_expert_used=2, n_ff_exp=256),
+    "gemma3-swa": dict(arch="gemma3", n_layer=6, n_embd=256, n_head=4, n_head_kv=1, head_dim=64, n_ff=512,
+                       sliding_window=128),
+    "deepseek2-mla": dict(arch="deepseek2", nextn_layers=1),
+    # real-sized layers, two of them: Llama-3-8B and Qwen3-30B-A3B shapes (compute buffers of
+    # hundreds of MiB, as on real models; the data is zeroed before it travels, see pack_models)
+    "llama3-8b-shape-2l": dict(arch="llama", n_layer=2, n_embd=4096, n_head=32, n_head_kv=8, head_dim=128,
+                               n_ff=14336, n_vocab=128256, default_type="Q4_K",
+                               tensor_types={"output.weight": "Q6_K"}),
+    "qwen3moe-30b-shape-2l": dict(arch="qwen3moe", n_layer=2, n_embd=2048, n_head=32, n_head_kv=4, head_dim=128,
+                                  n_ff=6144, n_expert=128, n_expert_used=8, n_ff_exp=768, n_vocab=151936,
+                                  default_type="Q4_K", tensor_types={"output.weight": "Q6_K"}),
+}
+
+CASES: list[tuple[str, str, str]] = [
+    ("llama-gqa", "full", "-c 4096 -ngl 99"),
+    ("llama-gqa", "full-ctx32k", "-c 32768 -ngl 99"),
+    ("llama-gqa", "ngl3-ctx8k", "-c 8192 -ngl 3"),
+    ("llama-gqa", "ngl0", "-c 4096 -ngl 0"),
+    ("llama-gqa", "ngl1-output-only", "-c 4096 -ngl 1"),
+    ("llama-gqa", "np3-ctx3000", "-c 3000 -np 3 -ngl 99"),
+    ("llama-gqa", "q8k", "-c 4096 -ngl 99 -ctk q8_0"),
+    ("llama-gqa", "ot-ffn-blk1", r"-c 4096 -ngl 99 -ot blk\.1\.ffn_.*=CPU"),
+    ("llama-gqa", "ot-dense-ffn-0-2", r"-c 4096 -ngl 99 -ot blk\.(0|2)\.ffn_(up|down|gate)\.=CPU"),
+    ("llama-gqa", "ub256-ctx2048", "-c 2048 -ngl 99 -ub 256"),
+    ("llama-gqa", "ot-pull-host-layer", r"-c 4096 -ngl 2 -ot blk\.0\.attn_.*=CUDA0"),
+    ("llama-mqa-tied-kquant", "full", "-c 4096 -ngl 99"),
+    ("llama-mqa-tied-kquant", "ngl0", "-c 4096 -ngl 0"),
+    ("llama-mqa-tied-kquant", "embd-ot-cpu", r"-c 4096 -ngl 99 -ot token_embd\.weight=CPU"),
+    ("llama-mqa-tied-kquant", "ngl2", "-c 4096 -ngl 2"),
+    ("llama-vocab32k-q8", "full", "-c 4096 -ngl 99"),
+    ("llama-vocab32k-q8", "ngl2-b1024-ub1024", "-c 8192 -ngl 2 -b 1024 -ub 1024"),
+    ("llama-vocab32k-q8", "np4-ctx16k", "-c 16384 -np 4 -ngl 99"),
+    ("qwen3moe", "full", "-c 4096 -ngl 99"),
+    ("qwen3moe", "ncpumoe2", "-c 4096 -ngl 99 --n-cpu-moe 2"),
+    ("qwen3moe", "cpumoe", "-c 4096 -ngl 99 --cpu-moe"),
+    ("qwen3moe", "ngl2", "-c 4096 -ngl 2"),
+    ("qwen3moe", "ot-first-match", r"-c 4096 -ngl 99 -ot blk\.1\.ffn_up_exps=CUDA0 -ot ffn_.*_exps=CPU"),
+    ("qwen3moe", "q8k-np2", "-c 4096 -np 2 -ngl 99 -ctk q8_0"),
+    ("qwen3moe", "ngl3-ncpumoe3-ctx8k", "-c 8192 -ngl 3 --n-cpu-moe 3"),
+    ("gemma3-swa", "full", "-c 4096 -ngl 99"),
+    ("gemma3-swa", "np4-ctx8k", "-c 8192 -np 4 -ngl 99"),
+    ("gemma3-swa", "ub256", "-c 4096 -ngl 99 -ub 256"),
+    ("gemma3-swa", "ctx1024", "-c 1024 -ngl 99"),
+    ("gemma3-swa", "ngl4", "-c 4096 -ngl 4"),
+    ("deepseek2-mla", "full", "-c 4096 -ngl 99"),
+    ("deepseek2-mla", "q8k", "-c 4096 -ngl 99 -ctk q8_0"),
+    ("deepseek2-mla", "ngl2", "-c 4096 -ngl 2"),
+    ("deepseek2-mla", "ncpumoe2", "-c 4096 -ngl 99 --n-cpu-moe 2"),
+    ("llama3-8b-shape-2l", "full-ctx8k", "-c 8192 -ngl 99"),
+    ("llama3-8b-shape-2l", "ngl1-output-only", "-c 8192 -ngl 1"),
+    ("llama3-8b-shape-2l", "ub1024-ctx32k-np2", "-c 32768 -np 2 -ngl 99 -b 2048 -ub 1024"),
+    ("llama3-8b-shape-2l", "ot-ffn-cpu", r"-c 8192 -ngl 99 -ot blk\.\d+\.ffn_(up|down|gate)\.=CPU"),
+    ("qwen3moe-30b-shape-2l", "full-ctx8k", "-c 8192 -ngl 99"),
+    ("qwen3moe-30b-shape-2l", "cpumoe-ctx32k", "-c 32768 -ngl 99 --cpu-moe"),
+    ("qwen3moe-30b-shape-2l", "ncpumoe1-ub1024", "-c 8192 -ngl 99 --n-cpu-moe 1 -ub 1024"),
+]
+
+
+def case_list(gpu: str = GPU) -> list[dict[str, Any]]:
+    """Every case as {id, model, args} with ``-fa off`` added and the GPU's name put in -ot rules."""
+    out = []
+    for model, name, args in CASES:
+        argv = [a.replace("=CUDA0", "=" + gpu) for a in args.split()] + ["-fa", "off"]
+        out.append({"id": f"{model}/{name}", "model": model, "args": argv})
+    return out
+
+
+# ---- step 1, here: models and the case list ---------------------------------------------------
+def prepare(directory: Path, gpu: str = GPU) -> Path:
+    """Write every model and D/cases.json; return the manifest's path.
+
+    The models are the factory's (tests/gguf_factory.model_spec) with all tensor data zero
+    (write_header_only(sparse_data=True)): the header, which is all the planner and the buffer
+    sizes depend on, is the factory's, llama-server loads zeros as happily as noise, and the files
+    gzip to almost nothing, so they travel to the GPU machine with the binary."""
+    sys.path.insert(0, str(REPO))
+    from tests.planner_cuda_cases import model_for  # noqa: PLC0415 (needs gguf: not on the GPU machine)
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for key, dims in MODELS.items():
+        model_for(key, dims, directory)
+    manifest = {"models": MODELS, "common_args": COMMON_ARGS, "cases": case_list(gpu)}
+    out = directory / "cases.json"
+    out.write_text(json.dumps(manifest, indent=1) + "\n")
+    return out
+
+
+def pack_models(directory: Path) -> None:
+    """gzip the (zero-data) models for the trip: a 1 GB model becomes about 1 MB."""
+    for path in sorted(directory.glob("*.gguf")):
+        with open(path, "rb") as src, gzip.open(path.with_name(path.name + ".gz"), "wb", compresslevel=6) as dst:
+            shutil.copyfileobj(src, dst, 1 << 24)
+        path.unlink()
+
+
+def unpack_models(directory: Path) -> None:
+    for gz in sorted(directory.glob("*.gguf.gz")):
+        target = gz.with_suffix("")
+        if not target.exists():
+            with gzip.open(gz, "rb") as src, open(target, "wb") as dst:
+                shutil.copyfileobj(src, dst)
+
+
+# ---- step 2, on the GPU machine: standard library only -----------------------------------------
+LIB_GLOBS = ("/usr/local/cuda/lib64", "/usr/local/cuda/targets/x86_64-linux/lib", "/usr/local/cuda-*/lib64",
+             "/opt/*/.venv/lib/python3*/site-packages/nvidia/cu13/lib",
+             "/usr/local/lib/python3*/dist-packages/nvidia/cu13/lib",
+             "/opt/*/.venv/lib/python3*/site-packages/nvidia/*/lib", "/usr/lib/x86_64-linux-gnu")
+
+
+def _library_path() -> str:
+    """Folders holding libcudart.so.13 / libcublas.so.13 / libcublasLt.so.13, for LD_LIBRARY_PATH."""
+    want = ("libcudart.so.13", "libcublas.so.13", "libcublasLt.so.13")
+    dirs: list[str] = []
+    for pattern in LIB_GLOBS:
+        for d in sorted(glob.glob(pattern)):
+            if any(os.path.exists(os.path.join(d, w)) for w in want) and d not in dirs:
+                dirs.append(d)
+    return ":".join(dirs + [p for p in os.environ.get("LD_LIBRARY_PATH", "").split(":") if p])
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _capture(argv: list[str], env: dict[str, str]) -> str:
+    try:
+        p = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=env)
+        return (p.stdout + p.stderr)[-20000:]
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{argv[0]}: {exc}"
+
+
+def run_one(server: str, model: Path, case: dict[str, Any], env: dict[str, str], log_dir: Path,
+            timeout: float) -> dict[str, Any]:
+    """Start llama-server on one case, wait for 'server is listening' (or exit, or timeout), stop it."""
+    argv = [server, "-m", str(model), "--host", "127.0.0.1", "--port", str(_free_port()), *COMMON_ARGS,
+            *case["args"]]
+    log_path = log_dir / (case["id"].replace("/", "__") + ".log")
+    t0 = time.monotonic()
+    state = "timeout"
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            while time.monotonic() - t0 < timeout:
+                if proc.poll() is not None:
+                    state = f"exited {proc.returncode}"
+                    break
+                text = log_path.read_text(errors="replace")
+                if "server is listening" in text or "main loop" in text:
+                    state = "listening"
+                    time.sleep(0.3)
+                    break
+                time.sleep(0.1)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+    return {"id": case["id"], "model": case["model"], "args": case["args"], "argv_tail": argv[5:],
+            "state": state, "seconds": round(time.monotonic() - t0, 2),
+            "log": log_path.read_text(errors="replace")}
+
+
+def run_all(directory: Path, server: str, out: Path, *, jobs: int, timeout: float,
+            extra_env: dict[str, str]) -> Path:
+    """Run every case of D/cases.json; write O/raw.json (logs included) and return its path."""
+    manifest = json.loads((directory / "cases.json").read_text())
+    unpack_models(directory)
+    env = dict(os.environ, **extra_env)
+    env["LD_LIBRARY_PATH"] = _library_path()
+    log_dir = out / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    meta = {
+        "ld_library_path": env["LD_LIBRARY_PATH"],
+        "version": _capture([server, "--version"], env),
+        "ldd": _capture(["ldd", server], env),
+        "nvidia_smi": _capture(["nvidia-smi", "--query-gpu=name,memory.total,memory.free,driver_version",
+                                "--format=csv"], env),
+        "list_devices": _capture([server, "--list-devices"], env),
+    }
+    print(meta["version"].strip()[-400:], meta["nvidia_smi"].strip(), meta["list_devices"].strip()[-600:],
+          sep="\n", flush=True)
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(max_workers=jobs) as pool:
+        futures = [pool.submit(run_one, server, directory / f"{c['model']}.gguf", c, env, log_dir, timeout)
+                   for c in manifest["cases"]]
+        results = []
+        for f in futures:
+            r = f.result()
+            print(f"{r['id']:45s} {r['state']:12s} {r['seconds']:6.2f} s", flush=True)
+            results.append(r)
+    meta["wall_s"] = round(time.monotonic() - t0, 2)
+    raw = {"meta": meta, "manifest": manifest, "results": results}
+    path = out / "raw.json"
+    path.write_text(json.dumps(raw, indent=1) + "\n")
+    print(f"{len(results)} cases in {meta['wall_s']} s -> {path}", flush=True)
+    return path
+
+
+# ---- step 3, here: predictions and the comparison ---------------------------------------------
+def compare_raw(raw_path: Path, out_json: Path | None, fixtures: Path | None, gpu: str = GPU,
+                model_dir: Path | None = None) -> dict[str, Any]:
+    """Predict every case with make_plan and compare with the buffers its log shows."""
+    sys.path.insert(0, str(REPO))
+    from tests.planner_cuda_cases import compare_case  # noqa: PLC0415
+
+    raw = json.loads(raw_path.read_text())
+    model_dir = model_dir or raw_path.parent / "models"
+    cases = []
+    for r in raw["results"]:
+        row = compare_case(r["log"], r["model"], raw["manifest"]["models"][r["model"]], r["args"], model_dir, gpu)
+        row["state"] = r["state"]
+        cases.append(row)
+        figs = row["rows"]
+        ratios = " ".join(f"{x['device']}:{x['kind'][0]}={x['predicted_mib'] / x['measured_mib']:.3f}"
+                          for x in figs if x["measured_mib"])
+        worst = max((abs(x["predicted_mib"] - x["measured_mib"]) for x in figs), default=0.0)
+        print(f"{r['id']:45s} within={sum(x['ok'] for x in figs):2d}/{len(figs):2d} worst={worst:7.2f} MiB "
+              f"layers={row['layers_offloaded']} {ratios}")
+        if fixtures is not None:
+            fixtures.mkdir(parents=True, exist_ok=True)
+            (fixtures / ("cuda-" + r["id"].replace("/", "__") + ".log")).write_text(r["log"])
+    summary: dict[str, Any] = {}
+    for kind in ("weights", "kv", "compute"):
+        figs = [x for c in cases for x in c["rows"] if x["kind"] == kind]
+        summary[kind] = {"figures": len(figs), "within_target": sum(x["ok"] for x in figs),
+                         "worst_abs_mib": round(max((abs(x["predicted_mib"] - x["measured_mib"]) for x in figs),
+                                                    default=0.0), 3)}
+    summary["layers_offloaded_match"] = sum(c["layers_offloaded"][0] == c["layers_offloaded"][1] for c in cases)
+    summary["cases"] = len(cases)
+    data = {"device": raw["meta"]["nvidia_smi"].strip().splitlines()[-1] if raw["meta"]["nvidia_smi"] else gpu,
+            "llama_version": raw["meta"]["version"].strip().splitlines()[-2:],
+            "common_args": raw["manifest"]["common_args"], "wall_s": raw["meta"].get("wall_s"),
+            "targets": "weights and KV within 1% or 0.1 MiB per device; compute within 15% or 0.1 MiB",
+            "summary": summary, "models": raw["manifest"]["models"], "cases": cases}
+    if out_json is not None:
+        out_json.parent.mkdir(parents=True, exist_ok=True)
+        out_json.write_text(json.dumps(data, indent=1) + "\n")
+        print(f"wrote {out_json}")
+    for k, v in summary.items():
+        print(f"{k}: {v}")
+    return data
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="step", required=True)
+    p = sub.add_parser("prepare")
+    p.add_argument("--dir", type=Path, required=True)
+    p.add_argument("--pack", action="store_true", help="zero the tensor data and gzip the models")
+    p = sub.add_parser("run")
+    p.add_argument("--dir", type=Path, required=True)
+    p.add_argument("--server", required=True)
+    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--jobs", type=int, default=6)
+    p.add_argument("--timeout", type=float, default=90.0)
+    p.add_argument("--env", action="append", default=[], help="K=V for llama-server's environment")
+    p = sub.add_parser("compare")
+    p.add_argument("--raw", type=Path, required=True)
+    p.add_argument("--json", type=Path, default=REPO / "docs" / "data" / "accuracy-cuda.json")
+    p.add_argument("--fixtures", type=Path, default=REPO / "tests" / "fixtures" / "llama-server-logs")
+    p.add_argument("--gpu-name", default=GPU)
+    p.add_argument("--models", type=Path, default=None, help="where the models are (re)written")
+    p = sub.add_parser("local", help="all three steps here (smoke test); writes nothing into the repo")
+    p.add_argument("--server", required=True)
+    p.add_argument("--work", type=Path, required=True)
+    p.add_argument("--gpu-name", default="Vulkan0")
+    p.add_argument("--jobs", type=int, default=2)
+    opts = ap.parse_args()
+    if opts.step == "prepare":
+        print(prepare(opts.dir))
+        if opts.pack:
+            pack_models(opts.dir)
+    elif opts.step == "run":
+        env = dict(kv.split("=", 1) for kv in opts.env)
+        run_all(opts.dir, opts.server, opts.out, jobs=opts.jobs, timeout=opts.timeout, extra_env=env)
+    elif opts.step == "compare":
+        compare_raw(opts.raw, opts.json, opts.fixtures, opts.gpu_name, opts.models)
+    else:
+        models = opts.work / "models"
+        prepare(models, opts.gpu_name)
+        raw = run_all(models, opts.server, opts.work, jobs=opts.jobs, timeout=120.0,
+                      extra_env={"GGML_VK_VISIBLE_DEVICES": "0"})
+        compare_raw(raw, opts.work / "accuracy.json", None, opts.gpu_name, models)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
