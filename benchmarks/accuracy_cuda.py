@@ -223,9 +223,12 @@ def run_one(server: str, model: Path, case: dict[str, Any], env: dict[str, str],
 
 
 def run_all(directory: Path, server: str, out: Path, *, jobs: int, timeout: float,
-            extra_env: dict[str, str]) -> Path:
-    """Run every case of D/cases.json; write O/raw.json (logs included) and return its path."""
+            extra_env: dict[str, str], only: list[str] | None = None) -> Path:
+    """Run every case of D/cases.json (or those whose id holds one of ``only``); write O/raw.json
+    (logs included) and return its path."""
     manifest = json.loads((directory / "cases.json").read_text())
+    if only:
+        manifest["cases"] = [c for c in manifest["cases"] if any(o in c["id"] for o in only)]
     unpack_models(directory)
     env = dict(os.environ, **extra_env)
     env["LD_LIBRARY_PATH"] = _library_path()
@@ -316,6 +319,7 @@ def main() -> int:
     p.add_argument("--jobs", type=int, default=6)
     p.add_argument("--timeout", type=float, default=90.0)
     p.add_argument("--env", action="append", default=[], help="K=V for llama-server's environment")
+    p.add_argument("--only", action="append", default=[], help="run only cases whose id holds this")
     p = sub.add_parser("compare")
     p.add_argument("--raw", type=Path, required=True)
     p.add_argument("--json", type=Path, default=REPO / "docs" / "data" / "accuracy-cuda.json")
@@ -327,6 +331,7 @@ def main() -> int:
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--gpu-name", default="Vulkan0")
     p.add_argument("--jobs", type=int, default=2)
+    p.add_argument("--only", action="append", default=[], help="run only cases whose id holds this")
     opts = ap.parse_args()
     if opts.step == "prepare":
         print(prepare(opts.dir))
@@ -334,14 +339,14 @@ def main() -> int:
             pack_models(opts.dir)
     elif opts.step == "run":
         env = dict(kv.split("=", 1) for kv in opts.env)
-        run_all(opts.dir, opts.server, opts.out, jobs=opts.jobs, timeout=opts.timeout, extra_env=env)
+        run_all(opts.dir, opts.server, opts.out, jobs=opts.jobs, timeout=opts.timeout, extra_env=env, only=opts.only)
     elif opts.step == "compare":
         compare_raw(opts.raw, opts.json, opts.fixtures, opts.gpu_name, opts.models)
     else:
         models = opts.work / "models"
         prepare(models, opts.gpu_name)
         raw = run_all(models, opts.server, opts.work, jobs=opts.jobs, timeout=120.0,
-                      extra_env={"GGML_VK_VISIBLE_DEVICES": "0"})
+                      extra_env={"GGML_VK_VISIBLE_DEVICES": "0"}, only=opts.only)
         compare_raw(raw, opts.work / "accuracy.json", None, opts.gpu_name, models)
     return 0
 

@@ -83,11 +83,23 @@ def _launch(ctx: PhaseContext, log_path: Path) -> dict[str, Any]:
                                                             "or run scripts/install-llama-server.sh")
     argv = build_server_argv(section.values, binary=binary, verbosity=4, root=ctx.root, extra=["--no-warmup"])
     ctx.echo(f"Launching: {' '.join(argv)}")
-    result = launch(argv, log_path=log_path, progress=lambda t, what: ctx.echo(f"  [{t:5.1f}s] {what}"))
+    result = launch(argv, log_path=log_path, progress=_progress(ctx))
     peaks = result.peak_memory_mib()
     return {"launch_ok": result.ok, "error": result.error, "gen_tps_measured": result.gen_tps,
             "gen_tps": result.gen_tps, "prompt_tps": result.prompt_tps, "gpu_peak_mib": peaks,
             "memory_note": result.memory_note}
+
+
+def _progress(ctx: PhaseContext):
+    """Print each new state of the launch once, and a still-waiting line every 10 seconds."""
+    last = {"what": None, "at": 0.0}
+
+    def report(elapsed: float, what: str) -> None:
+        if what != last["what"] or elapsed - last["at"] >= 10:
+            ctx.echo(f"  [{elapsed:5.1f}s] {what}")
+            last.update(what=what, at=elapsed)
+
+    return report
 
 
 def _verdict(ctx: PhaseContext) -> bool:

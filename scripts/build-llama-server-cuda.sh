@@ -49,7 +49,16 @@ LLAMA_SRC="${LLAMA_SRC%/tools/server}"
 log "sources: $LLAMA_SRC"
 
 # --- cuBLAS: from the toolkit, else from the nvidia-cublas wheel --------------------------------
-CUDA_HOME="${CUDA_HOME:-$(dirname "$(dirname "$(readlink -f "$(command -v nvcc)")")")}"
+# the toolkit's root: CUDA_HOME, else where `nvcc -v` says it lives (nvcc may be a wrapper script)
+if [[ -z "${CUDA_HOME:-}" ]]; then
+    probe="$(mktemp -d)"
+    echo 'int main() { return 0; }' >"$probe/probe.cu"
+    CUDA_HOME="$(nvcc -v -c "$probe/probe.cu" -o "$probe/probe.o" 2>&1 | sed -n 's/^#\$ TOP=//p' | head -n1)"
+    rm -rf "$probe"
+fi
+CUDA_HOME="$(readlink -f "${CUDA_HOME:-/usr/local/cuda}")"
+[[ -f "$CUDA_HOME/include/cuda.h" ]] || { log "no cuda.h under $CUDA_HOME (set CUDA_HOME)"; exit 1; }
+log "CUDA toolkit: $CUDA_HOME"
 extra=()
 if [[ ! -f "$CUDA_HOME/include/cublas_v2.h" ]]; then
     CUBLAS="$PREFIX/cublas/nvidia/cu13"

@@ -34,7 +34,7 @@ name = "Vulkan0"
 backend = "Vulkan"
 usable_mib = 2048
 total_mib = 2048
-bandwidth_gbs = 20
+bandwidth_gbs = 200
 margin_mib = 128
 [host]
 ram_mib = 16384
