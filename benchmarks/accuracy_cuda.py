@@ -13,6 +13,13 @@ and only the middle one runs on the GPU machine, with nothing but the Python sta
     local --server BIN               all three in a row here (smoke test with the Vulkan build:
                                              the device is then Vulkan0; --gpu-name picks it)
 
+On the GPU machine (the workplace's `run` tool; nothing there reaches the network), from the repo root,
+with `.cuda-proof` ignored by git and carried: ``prepare --dir .cuda-proof/models --pack``, the binary
+from scripts/build-llama-server-cuda.sh gzipped to ``.cuda-proof/llama-server.gz`` (libcudart and
+cuBLAS are the machine's own: `run` finds them), then
+``python3 benchmarks/accuracy_cuda.py run --dir .cuda-proof/models --server .cuda-proof/llama-server.gz
+--out $OUT --jobs 8`` and, back here, ``compare --raw <files_at>/raw.json``.
+
 Every run uses ``-fit off --no-warmup -lv 4 -lm none -fa off`` (the CUDA build has no
 FlashAttention kernels; ``-lm none`` makes host weights real allocations, the sum of host tensors).
 Quantized V caches need FlashAttention and are left out; ``-ctk q8_0`` alone runs without it.
@@ -30,6 +37,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -98,7 +106,7 @@ CASES: list[tuple[str, str, str]] = [
     ("gemma3-swa", "ctx1024", "-c 1024 -ngl 99"),
     ("gemma3-swa", "ngl4", "-c 4096 -ngl 4"),
     ("deepseek2-mla", "full", "-c 4096 -ngl 99"),
-    ("deepseek2-mla", "q8k", "-c 4096 -ngl 99 -ctk q8_0"),
+    ("deepseek2-mla", "ctx16k", "-c 16384 -ngl 99"),  # MLA: -ctk q8_0 needs -ctv q8_0, that needs FA
     ("deepseek2-mla", "ngl2", "-c 4096 -ngl 2"),
     ("deepseek2-mla", "ncpumoe2", "-c 4096 -ngl 99 --n-cpu-moe 2"),
     ("llama3-8b-shape-2l", "full-ctx8k", "-c 8192 -ngl 99"),
@@ -204,9 +212,11 @@ def run_one(server: str, model: Path, case: dict[str, Any], env: dict[str, str],
                     state = f"exited {proc.returncode}"
                     break
                 text = log_path.read_text(errors="replace")
-                if "server is listening" in text or "main loop" in text:
-                    state = "listening"
-                    time.sleep(0.3)
+                # the buffers are all printed once the scheduler reports its graph ("splits = N");
+                # "listening on" is later (slot set-up can take long on a loaded machine)
+                if "listening on" in text or "server is listening" in text or "splits =" in text:
+                    state = "reserved"
+                    time.sleep(0.5)
                     break
                 time.sleep(0.1)
         finally:
@@ -222,6 +232,17 @@ def run_one(server: str, model: Path, case: dict[str, Any], env: dict[str, str],
             "log": log_path.read_text(errors="replace")}
 
 
+def _unpacked_server(server: str) -> str:
+    """A gzipped binary (it travels smaller) is unpacked next to the logs, executable."""
+    if not server.endswith(".gz"):
+        return server
+    target = Path(tempfile.mkdtemp(prefix="accuracy-cuda-bin-")) / Path(server).name[:-3]
+    with gzip.open(server, "rb") as src, open(target, "wb") as dst:
+        shutil.copyfileobj(src, dst, 1 << 24)
+    target.chmod(0o755)
+    return str(target)
+
+
 def run_all(directory: Path, server: str, out: Path, *, jobs: int, timeout: float,
             extra_env: dict[str, str], only: list[str] | None = None) -> Path:
     """Run every case of D/cases.json (or those whose id holds one of ``only``); write O/raw.json
@@ -232,8 +253,10 @@ def run_all(directory: Path, server: str, out: Path, *, jobs: int, timeout: floa
     unpack_models(directory)
     env = dict(os.environ, **extra_env)
     env["LD_LIBRARY_PATH"] = _library_path()
-    log_dir = out / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
+    server = _unpacked_server(server)
+    # the logs go into raw.json: the GPU machine sends back at most 8 files, so none lie under `out`
+    log_dir = Path(tempfile.mkdtemp(prefix="accuracy-cuda-logs-"))
+    out.mkdir(parents=True, exist_ok=True)
     meta = {
         "ld_library_path": env["LD_LIBRARY_PATH"],
         "version": _capture([server, "--version"], env),
@@ -281,9 +304,11 @@ def compare_raw(raw_path: Path, out_json: Path | None, fixtures: Path | None, gp
         worst = max((abs(x["predicted_mib"] - x["measured_mib"]) for x in figs), default=0.0)
         print(f"{r['id']:45s} within={sum(x['ok'] for x in figs):2d}/{len(figs):2d} worst={worst:7.2f} MiB "
               f"layers={row['layers_offloaded']} {ratios}")
+        row["id"] = r["id"]
         if fixtures is not None:
             fixtures.mkdir(parents=True, exist_ok=True)
-            (fixtures / ("cuda-" + r["id"].replace("/", "__") + ".log")).write_text(r["log"])
+            row["log"] = "cuda-" + r["id"].replace("/", "__") + ".log"
+            (fixtures / row["log"]).write_text(r["log"])
     summary: dict[str, Any] = {}
     for kind in ("weights", "kv", "compute"):
         figs = [x for c in cases for x in c["rows"] if x["kind"] == kind]
@@ -297,6 +322,12 @@ def compare_raw(raw_path: Path, out_json: Path | None, fixtures: Path | None, gp
             "common_args": raw["manifest"]["common_args"], "wall_s": raw["meta"].get("wall_s"),
             "targets": "weights and KV within 1% or 0.1 MiB per device; compute within 15% or 0.1 MiB",
             "summary": summary, "models": raw["manifest"]["models"], "cases": cases}
+    if fixtures is not None:  # what tests/test_planner_vs_cuda_logs.py replays in CI
+        recorded = {"gpu": gpu, "device": data["device"], "llama_version": data["llama_version"],
+                    "common_args": data["common_args"], "models": data["models"],
+                    "cases": [{"id": c["id"], "model": c["model"], "args": c["args"], "log": c["log"]}
+                              for c in cases]}
+        (fixtures / "cuda-cases.json").write_text(json.dumps(recorded, indent=1) + "\n")
     if out_json is not None:
         out_json.parent.mkdir(parents=True, exist_ok=True)
         out_json.write_text(json.dumps(data, indent=1) + "\n")

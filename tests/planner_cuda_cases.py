@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from llamacpp.errors import BadInput
 from llamacpp.gguf_header import read_header
 from llamacpp.log_analysis import analyze_log
 from llamacpp.planner import make_plan
@@ -52,7 +53,11 @@ def compare_case(log_text: str, model_key: str, dims: Mapping[str, Any], args: S
     """{id-less row}: rows of predicted vs measured per (device, kind), layers offloaded (plan, log)."""
     measured = measured_from_log(log_text)
     header = read_header(model_for(model_key, dims, model_dir))
-    plan = make_plan(header, gpu_rig(gpu), request_for(tuple(args))).to_json()
+    try:
+        plan = make_plan(header, gpu_rig(gpu), request_for(tuple(args))).to_json()
+    except BadInput as exc:  # the planner refuses a configuration: llama-server must have refused it too
+        return {"model": model_key, "args": list(args), "rows": [], "planner_error": str(exc),
+                "layers_offloaded": [None, measured.layers_offloaded], "output_mib": measured.output}
     return {"model": model_key, "args": list(args), "rows": compare(plan, measured),
             "layers_offloaded": [plan["layers_offloaded"], measured.layers_offloaded],
             "output_mib": measured.output, "plan_warnings": plan.get("warnings", [])}

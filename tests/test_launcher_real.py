@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import resource
 import socket
 import subprocess
@@ -145,3 +146,12 @@ def test_onboard_serve_execs_the_real_server(llama_server_bin: Path, gemma_gguf:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def test_build_has_the_software_gpu_device(llama_server_bin: Path) -> None:
+    """The planner's real checks need a GPU device: Mesa lavapipe as Vulkan0 (scripts/install-llama-server.sh)."""
+    env = {**os.environ, "GGML_VK_VISIBLE_DEVICES": "0"}
+    done = subprocess.run([str(llama_server_bin), "--list-devices"], env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert re.search(r"^\s*Vulkan0: llvmpipe .*\((\d+) MiB, \d+ MiB free\)$", done.stdout, re.M), done.stdout

@@ -19,11 +19,10 @@ FIXTURES = Path(__file__).parent / "fixtures" / "llama-server-logs"
 pytestmark = pytest.mark.real_server
 
 
-@pytest.fixture()
-def repo(tmp_path, llama_server_bin):
+def _repo_in_test_phase(tmp_path, llama_server_bin, gpu: bool):
     files = hub_files(tmp_path)
     with LocalHub({REPO_ID: files}) as hub:
-        repo = make_repo(tmp_path, hub.url, files)
+        repo = make_repo(tmp_path, hub.url, files, gpu=gpu)
         repo.env["LLAMA_SERVER"] = str(llama_server_bin)
         repo.onboard("start", NAME, check=True)
         repo.onboard("advance", NAME, "--quant", "Q8_0", check=True)
@@ -33,7 +32,19 @@ def repo(tmp_path, llama_server_bin):
         yield repo
 
 
-def test_launch_measures_and_writes_the_speed_back(repo):
+@pytest.fixture()
+def repo(tmp_path, llama_server_bin):
+    yield from _repo_in_test_phase(tmp_path, llama_server_bin, gpu=False)
+
+
+@pytest.fixture()
+def gpu_repo(tmp_path, llama_server_bin):
+    """Mesa lavapipe as Vulkan0: the planner offloads to it and llama-server really allocates there."""
+    yield from _repo_in_test_phase(tmp_path, llama_server_bin, gpu=True)
+
+
+def test_launch_on_a_gpu_device_measures_and_writes_the_speed_back(gpu_repo):
+    repo = gpu_repo
     proc = repo.onboard("advance", NAME, "--skip-bench", timeout=600)
     assert proc.returncode in (0, 9), proc.stdout + proc.stderr
     assert "SPEED=" in proc.stdout and "NOT YET TESTED removed" in proc.stdout

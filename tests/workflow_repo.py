@@ -28,7 +28,14 @@ N_GPU_LAYERS=99
 FIT=off
 EXTRA_ARGS=-fa on -ot 'blk\\.(1[0-9]|2[0-3])\\.ffn_.*=CPU' --temp 0.7
 """
-RIG = """name = "test rig (Mesa lavapipe as Vulkan0)"
+HOST = """[host]
+ram_mib = 16384
+bandwidth_gbs = 20
+"""
+CPU_RIG = 'name = "test rig (CPU only)"\n' + HOST
+# Mesa's software Vulkan driver (lavapipe) as a GPU: real per-device buffers, but slow to generate
+# (shader compilation on the first request), so only the tests that check GPU placement use it.
+VULKAN_RIG = """name = "test rig (Mesa lavapipe as Vulkan0)"
 [[device]]
 name = "Vulkan0"
 backend = "Vulkan"
@@ -36,10 +43,7 @@ usable_mib = 2048
 total_mib = 2048
 bandwidth_gbs = 200
 margin_mib = 128
-[host]
-ram_mib = 16384
-bandwidth_gbs = 20
-"""
+""" + HOST
 CARD = """---
 gguf_repo: {repo}
 base_model: test-org/Tiny-Llama
@@ -92,17 +96,21 @@ def hub_files(tmp: Path) -> dict[str, bytes]:
     return files
 
 
-def make_repo(tmp: Path, hub_url: str, files: dict[str, bytes], name: str = "tiny-llama") -> WorkflowRepo:
-    """A repository with the person's files and the candidate card."""
+def make_repo(tmp: Path, hub_url: str, files: dict[str, bytes], name: str = "tiny-llama", *,
+              gpu: bool = False) -> WorkflowRepo:
+    """A repository with the person's files and the candidate card; ``gpu`` declares lavapipe's
+    Vulkan0 in rig.toml and makes it visible to llama-server (else the rig is the CPU alone)."""
     root = tmp / "repo"
     (root / "models" / "documentation" / "CANDIDATES").mkdir(parents=True)
     (root / "models.conf").write_text(PERSON_CONF)
-    (root / "rig.toml").write_text(RIG)
+    (root / "rig.toml").write_text(VULKAN_RIG if gpu else CPU_RIG)
     (root / "models" / "documentation" / "CANDIDATES" / f"README_{name}.md").write_text(CARD.format(repo=REPO_ID))
     repo_root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "HF_ENDPOINT": hub_url, "HF_HUB_CACHE": str(tmp / "hf-cache"),
-           "HF_HUB_DISABLE_TELEMETRY": "1", "PYTHONPATH": str(repo_root), "GGML_VK_VISIBLE_DEVICES": "0"}
-    for key in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "ONBOARD_DB", "ONBOARD_RIG", "ONBOARD_TEST_KILL_AT",
+           "HF_HUB_DISABLE_TELEMETRY": "1", "PYTHONPATH": str(repo_root)}
+    if gpu:
+        env["GGML_VK_VISIBLE_DEVICES"] = "0"
+    for key in (*(() if gpu else ("GGML_VK_VISIBLE_DEVICES",)), "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN", "ONBOARD_DB", "ONBOARD_RIG", "ONBOARD_TEST_KILL_AT",
                 "ONBOARD_TEST_HOLD_AT"):
         env.pop(key, None)
     return WorkflowRepo(root, files, env)
