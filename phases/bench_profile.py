@@ -105,7 +105,7 @@ def bench_values(ctx: PhaseContext) -> tuple[dict[str, str], list[str], dict]:
 
 
 def prepare(ctx: PhaseContext) -> None:
-    from workflow import generated_docs
+    from phases import docs_blocks
 
     values, comments, facts = bench_values(ctx)
     bench = bp.bench_id(ctx.profile_id)
@@ -116,7 +116,7 @@ def prepare(ctx: PhaseContext) -> None:
                                                               values["NAME"].removesuffix(" (benchmark)"))))
     ctx.write_file(bp.CLIENT_JSON, bp.dump_json(bp.with_client(bp.load_json(ctx.root, bp.CLIENT_JSON), bench,
                                                                thinking=facts["thinking"], system_prompt=system_prompt)))
-    readme = generated_docs.complete(ctx.root).get(bp.PIPELINE_README)
+    readme = docs_blocks.complete(ctx.root).get(bp.PIPELINE_README)
     if readme is not None:
         ctx.write_file(bp.PIPELINE_README, readme)
     ctx.echo(f"[{bench}] written to models.conf: ctx {bp.BENCH_CTX}, -ngl {values['N_GPU_LAYERS']} "

@@ -2,7 +2,7 @@
 (``results/evalplus/*/*.json``) and the reference scores of ``benchmarks/evalplus/models.json``,
 with a chart of pass@1 against generation speed (PNG, matplotlib).
 
-The table is a generated block (workflow.generated_docs), so ``onboard docs check`` sees when it no
+The table is a generated block (phases.docs_blocks), so ``onboard docs check`` sees when it no
 longer matches the results and ``onboard docs fix`` re-renders it; the chart is re-drawn with it.
 """
 from __future__ import annotations
@@ -32,10 +32,19 @@ def _reference(models: dict[str, Any], summary: dict[str, Any]) -> str:
     return f"{text} ({ref['source']})" if ref.get("source") else text
 
 
+def _models(root: Path) -> dict[str, Any]:
+    from llamacpp.errors import BadInput
+
+    try:
+        return bp.load_json(root, bp.MODELS_JSON)
+    except BadInput:  # `onboard docs check` names the file and line
+        return {}
+
+
 def render_table(root: Path) -> str:
     """The generated block of REPORT.md (the table, the notes, the chart)."""
     rows = bp.summaries(root)
-    models = bp.load_json(root, bp.MODELS_JSON)
+    models = _models(root)
     if not rows:
         return "No benchmark results yet: `onboard advance NAME` in the benchmark phase, or `benchmarks/evalplus/benchmark.sh`."
     lines = ["| model | profile | dataset | tasks | pass@1 base (%) | pass@1 plus (%) | tokens/s | reference base / plus (%) | date |",
@@ -74,7 +83,7 @@ def render_chart(root: Path) -> Path | None:
 
     from store.atomic import write_atomic
 
-    models = bp.load_json(root, bp.MODELS_JSON)
+    models = _models(root)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
     for r in rows:
         score = r.get("plus_pass1") if r.get("plus_pass1") is not None else r["base_pass1"]

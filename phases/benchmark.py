@@ -26,7 +26,7 @@ def prepare(ctx: PhaseContext) -> None:
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
     from llamacpp.errors import BadInput, ExternalFailure
     from llamacpp.server_command import find_llama_server
-    from workflow import generated_docs
+    from phases import docs_blocks
 
     quick = None
     if opts.get("quick"):
@@ -50,7 +50,7 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
                                   work_dir=ctx.work_dir / "bench", progress=ctx.echo)
     for relpath, text in files.items():
         ctx.write_file(relpath, text)
-    report = generated_docs.complete(ctx.root).get(bp.REPORT)
+    report = docs_blocks.complete(ctx.root).get(bp.REPORT)
     if report is not None:
         ctx.write_file(bp.REPORT, report)
     chart = _chart(ctx)

@@ -2,7 +2,7 @@
 candidates and the benchmark data (README tables, client settings, the strategy guide's model
 reference table, the benchmark pipeline README, the report).
 
-Why through ``workflow.generated_docs``: the same renderers serve ``onboard docs check|fix``, so what
+Why through ``phases.docs_blocks``: the same renderers serve ``onboard docs check|fix``, so what
 the phase writes is exactly what the check expects. A file that lacks a block gets it appended at its
 end (a missing file starts with a short header); text outside the blocks is never touched. Each file
 is written through the journal, so a rollback restores it unless someone edited it since (conflict).
@@ -14,15 +14,15 @@ from phases.contract import Guard, GuardResult, Phase, PhaseContext
 
 
 def prepare(ctx: PhaseContext) -> None:
-    from workflow import generated_docs
+    from phases import docs_blocks
 
-    changes = generated_docs.complete(ctx.root)
+    changes = docs_blocks.complete(ctx.root)
     for relpath, text in changes.items():
         ctx.write_file(relpath, text)
-    chart = generated_docs.draw_chart(ctx.root)
+    chart = docs_blocks.draw_chart(ctx.root)
     ctx.echo("Docs updated: " + (", ".join(changes) if changes else "nothing to change")
              + (f" (chart {chart.relative_to(ctx.root)})" if chart else ""))
-    problems = generated_docs.check(ctx.root)
+    problems = docs_blocks.check(ctx.root)
     if problems:
         ctx.echo("Still inconsistent (these need a person):")
         for p in problems:
@@ -30,9 +30,9 @@ def prepare(ctx: PhaseContext) -> None:
 
 
 def _consistent(ctx: PhaseContext) -> GuardResult:
-    from workflow import generated_docs
+    from phases import docs_blocks
 
-    problems = generated_docs.check(ctx.root)
+    problems = docs_blocks.check(ctx.root)
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         return GuardResult(False, "; ".join(problems[:3]) + more, fix="onboard docs fix, then edit what it names")

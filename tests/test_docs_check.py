@@ -193,3 +193,11 @@ def test_report_block_and_chart_follow_the_results(repo):
         img.verify()
     with Image.open(repo / bp.CHART) as img:
         assert img.format == "PNG" and img.size[0] > 200
+
+
+def test_broken_pipeline_json_is_reported_at_its_line_not_a_crash(repo):
+    (repo / "benchmarks" / "evalplus" / "client.json").write_text('{\n  "profiles": {\n    "bench-qwen-7b": {,\n  }\n}\n')
+    problems = gd.check(repo)
+    assert any(p.startswith("benchmarks/evalplus/client.json:3: not valid JSON") for p in problems), problems
+    proc = _run(repo, "check")
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr

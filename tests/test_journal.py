@@ -7,7 +7,7 @@ from store.db import open_db
 from store.journal import Journal
 from store.schema import Candidate
 
-PERSON = """# my hand-written profiles
+PERSON = r"""# my hand-written profiles
 [qwen-7b]
 NAME=Qwen 7B
 MODEL=models/Qwen-7B/Q4_K_M/qwen.gguf
