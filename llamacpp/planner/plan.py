@@ -260,7 +260,9 @@ def evaluate(header: GGUFHeader, facts: ModelFacts, rig: Rig, settings: Settings
                                       n_outputs=min(shape.n_ctx, settings.ubatch))
     host_kv = max((b // max(shape.n_stream, 1) for _, d, b in kv.per_layer if d == CPU), default=0)
     comp = compute_mod.estimate_compute(facts, cshape, placement.layer_device, placement.output_device,
-                                        [g.name for g in gpus], max(host_weights, default=0), host_kv)
+                                        [g.name for g in gpus], max(host_weights, default=0), host_kv,
+                                        host_attention_scores=is_quantized(CACHE_TYPES[settings.type_k])
+                                        and any(d.backend == "Vulkan" for d in rig.devices))
     warnings = list(base_warnings)
     devices: list[DevicePlan] = []
     for d in rig.devices:
