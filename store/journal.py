@@ -114,9 +114,16 @@ class Journal:
 
     # -- undo -------------------------------------------------------------------------------------
     def conflicts(self, records: list[UndoRecord]) -> list[Conflict]:
-        """Places among ``records`` that hold neither our text nor the text before it."""
+        """Places among ``records`` that hold neither our last text there nor the text before it.
+
+        A place written several times (a profile the profile, samplers and test phases each changed)
+        is judged by its NEWEST record: undoing newest first walks back through the older ones.
+        """
+        newest: dict[tuple[str, str, str | None], UndoRecord] = {}
+        for rec in records:  # records come oldest first
+            newest[(rec.file, rec.kind, rec.key)] = rec
         found = []
-        for rec in records:
+        for rec in newest.values():
             current = self._current(rec)
             if current not in (rec.after, rec.before):
                 found.append(Conflict(rec.file, self._place(rec),

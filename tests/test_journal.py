@@ -101,3 +101,18 @@ def test_markdown_block_of_one_model_is_added_and_undone_without_touching_the_pr
     doc.write_text(text + "\nMore prose written later.\n")
     assert journal.undo(journal.open_step("rollback", "test", "samplers", []), journal.records([step.id])) == []
     assert doc.read_text() == prose + "\nMore prose written later.\n"
+
+
+def test_a_place_written_by_several_steps_is_undone_newest_first_without_false_conflicts(repo):
+    root, journal = repo
+    first = _write_profile(journal)
+    second = journal.open_step("advance", "profile", "samplers", [])
+    journal.set_conf_section(second, "tiny", {"NAME": "Tiny", "MODEL": "models/Tiny/Q8_0/t.gguf",
+                                              "EXTRA_ARGS": "--temp 0.6"}, ["NOT YET TESTED"])
+    third = journal.open_step("run", "test", "test", [])
+    journal.set_conf_section(third, "tiny", {"NAME": "Tiny", "SPEED": "12.5 t/s", "MODEL": "models/Tiny/Q8_0/t.gguf",
+                                             "EXTRA_ARGS": "--temp 0.6"}, ["tested"])
+    records = journal.records([first.id, second.id, third.id])
+    assert journal.conflicts(records) == []
+    assert journal.undo(journal.open_step("abandon", "test", "abandoned", []), records) == []
+    assert (root / "models.conf").read_text() == PERSON
