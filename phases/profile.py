@@ -40,7 +40,34 @@ def make_plan(ctx: PhaseContext, *, ctx_size: int | None = None, capacity_cut: d
     request = PlanRequest(ctx=int(target), llama_build=rig.llama_build)
     if request_changes:
         request = dataclasses.replace(request, **request_changes)
-    return plan(header, rig, request), rig, header
+    result = plan(header, rig, request)
+    if ctx.journal is not None:
+        from store.measurements import calibration
+
+        rig_name = rig.name or rig.source
+        ratios = {backend: calibration(ctx.journal.sessions, rig_name, backend).get("compute")
+                  for backend in {device_backend(d.name) for d in result.devices}}
+        calibrate(result, {b: r for b, r in ratios.items() if r})
+    return result, rig, header
+
+
+def device_backend(name: str) -> str:
+    """The backend a device name belongs to (``CPU`` for the host), as measurements are keyed."""
+    from llamacpp.hardware import backend_of
+
+    return "CPU" if name == "CPU" else backend_of(name)
+
+
+def calibrate(plan, compute_ratios: dict[str, float]) -> None:
+    """Correct the plan's compute buffers by what earlier launches on this rig measured (median
+    measured/predicted per backend, from the test phase). Weights and KV are exact and left alone;
+    the plan's ``fits`` follows the corrected figures. Ratios near 1 change nothing."""
+    for device in plan.devices:
+        ratio = compute_ratios.get(device_backend(device.name))
+        if ratio and abs(ratio - 1.0) >= 0.02 and device.compute_mib:
+            device.compute_mib *= ratio
+            plan.warnings.append(f"{device.name}: compute buffer scaled x{ratio:.2f} by earlier measurements "
+                                 "on this rig (calibration)")
 
 
 def profile_from_plan(ctx: PhaseContext, plan, rig, header) -> tuple[dict[str, str], list[str]]:

@@ -127,8 +127,10 @@ def _record_measurements(ctx: PhaseContext, result: dict[str, Any]) -> None:
     """Predicted (the profile phase's plan) beside measured (the log), per device and buffer kind."""
     plan = ctx.options.get("plan") or {}
     rows = []
+    from phases.profile import device_backend
+
     for device, predicted in plan.get("devices", {}).items():
-        backend = "CPU" if device == "CPU" else device.rstrip("0123456789")
+        backend = device_backend(device)
         for what, plan_key, log_key in (("weights", "weights_mib", "model_buffers_mib"),
                                         ("kv", "kv_mib", "kv_buffers_mib"),
                                         ("compute", "compute_mib", "compute_buffers_mib")):
