@@ -11,8 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from phases.contract import PhaseContext
-
-DEFAULT_MAX_CTX = 32768
+from phases.profile import DEFAULT_MAX_CTX
 
 
 @dataclass

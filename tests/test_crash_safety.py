@@ -96,9 +96,3 @@ def test_kill_during_rollback_then_recover(templates, tmp_path, point):
     assert again.returncode == 0, again.stderr
     assert repo.conf == templates["after"]
 
-
-def test_report_kill_count():
-    """Prints how many kills the suite made (the figure the reliability report quotes)."""
-    print(f"\ncrash safety: {KILLED['advance']} kills during advance, {KILLED['rollback']} during rollback, "
-          f"at {len(POINTS)} named points")
-    assert sum(KILLED.values()) in (0, 2 * len(POINTS))
