@@ -27,7 +27,7 @@ from .errors import BadInput
 
 CANDIDATES_DIR = Path("models") / "documentation" / "CANDIDATES"
 REPO_KEY = "gguf_repo"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")  # always fullmatch: $ would let "x\n" pass
 REPO_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,95}/[A-Za-z0-9][A-Za-z0-9._-]{0,95}$")
 _HUB_GGUF_REF = re.compile(r"(?:huggingface\.co/|hf\.co/)?\b([A-Za-z0-9][\w.-]*/[\w.-]+-GGUF)\b", re.IGNORECASE)
 _THINKING = re.compile(r"\b(thinking|reasoning|enable_thinking|reasoning[-_ ]format)\b|<think>", re.IGNORECASE)
@@ -62,6 +62,7 @@ class CandidateCard:
     thinking: bool = False
     pypi_gguf: str | None = None
     warnings: list[str] = field(default_factory=list)
+    key_lines: dict[str, int] = field(default_factory=dict)  # front-matter key -> 1-based line, for messages
 
     @property
     def context_length(self) -> int | None:
@@ -98,9 +99,11 @@ class CandidateCard:
 # ---- names and paths ------------------------------------------------------------------------------
 def check_name(name: str) -> str:
     """A candidate name: letters, digits, ``.``, ``_``, ``-``; never a path (no ``/``, no ``..``)."""
-    if not NAME_RE.match(name) or ".." in name:
-        raise BadInput(f"{name!r} is not a candidate name: use letters, digits, '.', '_' and '-' "
-                       "(it is the <name> of README_<name>.md)", field="NAME")
+    if not NAME_RE.fullmatch(name) or ".." in name:
+        raise BadInput(f"{name!r} is not allowed as a candidate name: use letters, digits, '.', '_' and '-', "
+                       "no path and no '..' (it is the <name> of README_<name>.md)", field="NAME",
+                       fix="name the candidate like its card, e.g. `onboard start qwen3-30b-a3b` for "
+                           "models/documentation/CANDIDATES/README_qwen3-30b-a3b.md")
     return name
 
 
@@ -120,7 +123,7 @@ def list_candidates(root: Path) -> list[str]:
     if not base.is_dir():
         return []
     names = [p.name[len("README_"):-len(".md")] for p in base.glob("README_*.md") if p.is_file()]
-    return sorted(n for n in names if NAME_RE.match(n))
+    return sorted(n for n in names if NAME_RE.fullmatch(n))
 
 
 def name_from_path(path: Path) -> str:
@@ -157,8 +160,13 @@ def load_card(path: str | Path, *, repo_override: str | None = None, require_rep
     except FileNotFoundError:
         raise BadInput("card not found", path=str(path)) from None
     except UnicodeDecodeError as err:
-        raise BadInput(f"not UTF-8 text (byte {err.start})", path=str(path)) from None
+        data = path.read_bytes()
+        raise BadInput(f"not UTF-8 text (byte 0x{data[err.start]:02x})", path=str(path),
+                       line=data.count(b"\n", 0, err.start) + 1, fix="save the card as UTF-8 text") from None
     fm_lines, body_offset = _front_matter_lines(text)
+    if body_offset == 0 and text.splitlines()[:1] and text.splitlines()[0].strip() == "---":
+        raise BadInput("the front matter opened here is never closed", path=str(path), line=1,
+                       fix="end the front matter with a line holding only `---`, before the Markdown text")
 
     hf_logger = logging.getLogger("huggingface_hub.repocard")
     level = hf_logger.level
@@ -172,7 +180,9 @@ def load_card(path: str | Path, *, repo_override: str | None = None, require_rep
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 2 if mark is not None else None  # +1: 1-based, +1: the opening ---
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
-        raise BadInput(f"front matter is not valid YAML: {problem}", path=str(path), line=line) from None
+        raise BadInput(f"front matter is not valid YAML: {problem}", path=str(path), line=line,
+                       fix="write each front-matter line as `key: value`; quote a value holding ': ', '[' or '#'"
+                       ) from None
     finally:
         hf_logger.setLevel(level)
     meta = card.data.to_dict()
@@ -192,7 +202,7 @@ def load_card(path: str | Path, *, repo_override: str | None = None, require_rep
         return value.strip()
 
     repo = repo_override.strip() if repo_override else string(REPO_KEY)
-    if repo is not None and not REPO_ID_RE.match(repo):
+    if repo is not None and not REPO_ID_RE.fullmatch(repo):
         raise BadInput(f"{repo!r} is not a hub repo id (OWNER/NAME)",
                        path=str(path) if not repo_override else None,
                        line=line_of(REPO_KEY) if not repo_override else None,
@@ -201,14 +211,15 @@ def load_card(path: str | Path, *, repo_override: str | None = None, require_rep
     if repo is None and require_repo:
         hint = _HUB_GGUF_REF.search(card.text or "")
         example = hint.group(1) if hint else "OWNER/NAME-GGUF"
-        raise BadInput("the card does not say which GGUF repository to use", path=str(path), field=REPO_KEY,
+        raise BadInput("the card does not say which GGUF repository to use", path=str(path),
+                       line=1 if fm_lines else None, field=REPO_KEY,
                        fix=f"add `{REPO_KEY}: {example}` to the front matter (between the `---` lines), "
                            f"or run `onboard start {name} --repo OWNER/REPO`")
 
     for key in ("context_length",):
         if key in meta and (not isinstance(meta[key], int) or isinstance(meta[key], bool) or meta[key] <= 0):
             raise BadInput(f"expected a positive integer (tokens), got {meta[key]!r}", path=str(path),
-                           line=line_of(key), field=key)
+                           line=line_of(key), field=key, fix=f"write it as a number without quotes, e.g. `{key}: 32768`")
     if "thinking" in meta and not isinstance(meta["thinking"], bool):
         raise BadInput(f"expected true or false, got {meta['thinking']!r}", path=str(path),
                        line=line_of("thinking"), field="thinking")
@@ -231,6 +242,7 @@ def load_card(path: str | Path, *, repo_override: str | None = None, require_rep
         name=name, path=path, repo_id=repo, base_model=base_model,
         license=str(license_) if license_ is not None else None, context_claims=claims, body=body,
         metadata=meta, quant=string("quant"), thinking=thinking, pypi_gguf=string("pypi_gguf"), warnings=warnings,
+        key_lines={key: no for key in meta if (no := line_of(key)) is not None},
     )
 
 

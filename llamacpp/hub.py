@@ -10,6 +10,13 @@ huggingface_hub, and checks that the downloaded files are all there, whole and G
 Files land where ``hf download --local-dir`` puts them: ``<target_dir>/<path in repo>``, so the
 printed command and ``download_quant`` give the same layout and the same check applies to both.
 Tokens are never printed or stored: huggingface_hub reads ``HF_TOKEN`` / the saved login itself.
+
+Names that become local paths (the repository's file paths, the model folder from the repo id, the
+quant name) come from the hub, the card or the command line: each is checked by
+:func:`safe_relpath` (relative, no ``..``, no NUL or backslash) before it is joined to a folder, so a
+listing with ``../evil.gguf`` or a quant ``/etc`` can never put a file outside
+``models/<ModelName>/<Quant>/``. A ``models/`` folder that is itself a symlink (to a bigger disk)
+is the person's choice and is followed.
 """
 from __future__ import annotations
 
@@ -97,6 +104,34 @@ class RepoListing:
 
 
 # ---- names ---------------------------------------------------------------------------------------
+def unsafe_relpath(path: str) -> str | None:
+    """Why ``path`` (forward slashes) cannot be joined below a folder, or None when it is safe."""
+    if not path:
+        return "it is empty"
+    if "\0" in path or "\n" in path or "\r" in path:
+        return "it contains a NUL or line break"
+    if "\\" in path:
+        return "it contains a backslash"
+    if path.startswith("/") or re.match(r"^[A-Za-z]:", path):
+        return "it is an absolute path"
+    if any(part in ("..", ".") for part in path.split("/")):
+        return "it contains '..' or '.'"
+    if any(part == "" for part in path.split("/")):
+        return "it contains an empty folder name"
+    return None
+
+
+def safe_relpath(path: str, what: str, *, source: str | None = None) -> str:
+    """``path`` itself when it stays below the folder it is joined to; else BadInput naming ``what``."""
+    why = unsafe_relpath(path)
+    if why is not None:
+        raise BadInput(f"{path!r} cannot be used as a local path: {why}, so files would land outside "
+                       "models/<ModelName>/<Quant>/", path=source, field=what,
+                       fix="use a plain name (letters, digits, '-', '_', '.'); onboard never writes outside "
+                           "the repository's models/ folder")
+    return path
+
+
 def quant_name(path_in_repo: str) -> str | None:
     """The quant a GGUF file belongs to, from its name, else its folder (``Q4_K_M``, ``UD-Q4_K_XL``).
 
@@ -127,9 +162,12 @@ def model_dir_name(repo_id: str) -> str:
 
 
 def default_target_dir(repo_id: str, quant: Quant | str, root: Path | None = None) -> Path:
-    """``<root>/models/<ModelName>/<Quant>``."""
+    """``<root>/models/<ModelName>/<Quant>`` (both names checked: neither may leave ``models/``)."""
     qname = quant if isinstance(quant, str) else quant.name
-    base = Path("models") / model_dir_name(repo_id) / qname
+    model = model_dir_name(repo_id)
+    safe_relpath(model, "model folder (from the repo id)")  # the repo id's last part: never "/" in it
+    safe_relpath(qname, "quant")
+    base = Path("models") / model / qname
     return (root / base) if root is not None else base
 
 
@@ -258,6 +296,13 @@ def list_repo_files(repo_id: str, *, revision: str = "main", token: str | bool |
             for e in api.list_repo_tree(repo_id, revision=revision, recursive=True, token=token)
             if isinstance(e, RepoFile)
         ]
+    for entry in entries:
+        why = unsafe_relpath(entry.path_in_repo)
+        if why is not None:
+            raise ExternalFailure(
+                f"{repo_id}: the hub listed a file {entry.path_in_repo!r} whose path cannot be used ({why}): "
+                "downloading it would write outside the model folder, so the listing is refused",
+                fix="check HF_ENDPOINT points at the real hub; report the repository to its owner")
     quants, mmproj, other = group_files(entries)
     return RepoListing(repo_id, quants, mmproj, other, revision)
 
@@ -308,8 +353,10 @@ def download_command(repo_id: str, quant: Quant, target_dir: str | Path, *, revi
 
 
 def local_paths(quant: Quant, target_dir: str | Path) -> list[Path]:
-    """Where the quant's files are (or will be) once downloaded into ``target_dir``."""
-    return [Path(target_dir) / f.path_in_repo for f in quant.files]
+    """Where the quant's files are (or will be) once downloaded into ``target_dir``.
+
+    Every path in the repository is checked first: none may leave ``target_dir``."""
+    return [Path(target_dir) / safe_relpath(f.path_in_repo, "file path in the repository") for f in quant.files]
 
 
 def download_quant(repo_id: str, quant: Quant, target_dir: str | Path, *, progress: bool = True,
@@ -327,6 +374,7 @@ def download_quant(repo_id: str, quant: Quant, target_dir: str | Path, *, progre
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
 
     target = Path(target_dir)
+    local_paths(quant, target)  # refuses a path in the repository that would leave target_dir
     target.mkdir(parents=True, exist_ok=True)
     was_disabled = are_progress_bars_disabled()
     if not progress:

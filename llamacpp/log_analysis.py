@@ -25,7 +25,8 @@ from typing import IO, Callable, Iterable, Iterator
 
 from llamacpp.errors import BadInput
 
-__all__ = ["LogReport", "analyze_log", "analyze_lines", "analyze_file", "diagnose"]
+__all__ = ["LogReport", "LogSource", "analyze_log", "analyze_lines", "analyze_file", "diagnose", "phase_text",
+           "require_text_log"]
 
 # Lines longer than this are cut before matching: no llama.cpp message we read is longer, and it
 # bounds the regex work a garbage or binary "line" can cause.
@@ -64,6 +65,12 @@ class LogReport:
     warnings: list[str] = field(default_factory=list)
     # Not part of the JSON: CPU features the build reported, for the SIGILL diagnosis.
     cpu_features: list[str] = field(default_factory=list, repr=False)
+    # Not part of the JSON: the OOM_PHASES name of the load step the log stops in when it ends in
+    # the middle of a load with neither an OOM nor a fatal error (the load never finished: the log
+    # was copied too early, or the server was stopped); None when the log gets past the load.
+    unfinished: str | None = field(default=None, repr=False)
+    # Not part of the JSON: what the file itself held (set by analyze_file), see LogSource.
+    source: "LogSource | None" = field(default=None, repr=False)
 
     def to_json(self) -> dict:
         return {
@@ -324,6 +331,8 @@ class _Reader:
             gen_tps=gen_tps,
             warnings=list(self.warnings),
             cpu_features=list(self.cpu_features),
+            unfinished=_STAGE_PHASE[self.stage] if self.stage in (_STAGE_LOAD, _STAGE_CTX, _STAGE_KV)
+            and not self.oom and fatal is None else None,
         )
 
 
@@ -798,15 +807,51 @@ def _blocks_of_text(text: str) -> Iterator[str]:
         start = end + 1
 
 
-def _binary_blocks(stream: IO[bytes]) -> Iterator[str]:
+@dataclass
+class LogSource:
+    """What a log file held as bytes, so that a caller can tell a log from something that is not one.
+
+    The analyser itself reads anything (garbage never raises): whether an empty or binary file is an
+    error is the caller's decision (:func:`require_text_log`), made with the line named.
+    """
+
+    size_bytes: int = 0
+    lines: int = 0
+    has_text: bool = False  # anything but whitespace
+    binary_line: int | None = None  # first line holding a NUL byte, or of a mostly undecodable start
+    invalid_utf8_line: int | None = None  # first line holding bytes that are not UTF-8 (read as U+FFFD)
+
+    def take(self, data: bytes) -> str:
+        """Account for one block of whole lines and decode it (invalid UTF-8 replaced)."""
+        first_line = self.lines + 1
+        self.size_bytes += len(data)
+        self.lines += data.count(b"\n")
+        if self.binary_line is None and b"\x00" in data:
+            self.binary_line = first_line + data.count(b"\n", 0, data.index(b"\x00"))
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError as err:
+            if self.invalid_utf8_line is None:
+                self.invalid_utf8_line = first_line + data.count(b"\n", 0, err.start)
+            text = data.decode("utf-8", errors="replace")
+            if self.binary_line is None and first_line == 1 and text.count("\ufffd") > len(text) // 10:
+                self.binary_line = self.invalid_utf8_line  # a tenth undecodable: not text at all
+        if not self.has_text and text.strip():
+            self.has_text = True
+        return text
+
+
+def _binary_blocks(stream: IO[bytes], source: LogSource | None = None) -> Iterator[str]:
     """Blocks of whole decoded lines, read :data:`_BLOCK` bytes at a time (invalid UTF-8 is replaced,
-    never an error). A "line" longer than a block (a binary file) is cut, so memory stays bounded."""
+    never an error). A "line" longer than a block (a binary file) is cut, so memory stays bounded.
+    ``source`` (if given) records what the bytes were: size, lines, NUL bytes, invalid UTF-8."""
+    source = source if source is not None else LogSource()
     rest = b""
     while True:
         data = stream.read(_BLOCK)
         if not data:
             if rest:
-                yield rest.decode("utf-8", errors="replace")
+                yield source.take(rest)
             return
         data = rest + data
         cut = data.rfind(b"\n")
@@ -816,22 +861,50 @@ def _binary_blocks(stream: IO[bytes]) -> Iterator[str]:
                 continue
             cut = len(data) - 1
         rest = data[cut + 1:]
-        yield data[:cut + 1].decode("utf-8", errors="replace")
+        yield source.take(data[:cut + 1])
 
 
 def analyze_file(path: str | Path) -> LogReport:
     """Analyse a log file (``-`` = standard input), streaming it a block of lines at a time.
 
     Raises :class:`BadInput` naming the file when it cannot be read."""
+    source = LogSource()
     if str(path) == "-":
-        return _analyze_blocks(_binary_blocks(sys.stdin.buffer))
-    try:
-        with open(path, "rb") as stream:
-            return _analyze_blocks(_binary_blocks(stream))
-    except OSError as err:
-        reason = err.strerror or str(err)
-        raise BadInput(f"cannot read the log: {reason}", path=str(path),
-                       fix="give the path of a llama-server log file, or - for standard input") from None
+        report = _analyze_blocks(_binary_blocks(sys.stdin.buffer, source))
+    else:
+        try:
+            with open(path, "rb") as stream:
+                report = _analyze_blocks(_binary_blocks(stream, source))
+        except OSError as err:
+            reason = err.strerror or str(err)
+            raise BadInput(f"cannot read the log: {reason}", path=str(path),
+                           fix="give the path of a llama-server log file, or - for standard input") from None
+    report.source = source
+    return report
+
+
+def require_text_log(report: LogReport, path: str | Path) -> None:
+    """Refuse what is not a log at all: an empty file, or binary data (BadInput naming file:line).
+
+    Why not in :func:`analyze_file`: the analyser reads anything without failing (a library that
+    never crashes on garbage); a person who hands a file to ``logs analyze`` or ``advance --log``
+    should instead be told that the file is no log, rather than get an empty diagnosis. Bytes that
+    are not UTF-8 inside a text log are no reason to refuse it (llama.cpp prints token pieces as
+    they are); :func:`diagnose` notes them. A log that stops before the load finished is read and
+    reported as incomplete (:attr:`LogReport.unfinished`), because what it shows is still true.
+    """
+    source = report.source
+    if source is None:
+        return
+    where = "standard input" if str(path) == "-" else str(path)
+    if not source.has_text:
+        raise BadInput("the log is empty" if not source.size_bytes else "the log holds only blank lines",
+                       path=where, fix="give the file llama-server wrote; it logs to stderr, so capture both: "
+                                       "llama-server ... -lv 4 > FILE 2>&1")
+    if source.binary_line is not None:
+        raise BadInput("binary data, not a text log (a NUL byte or bytes that are not text)", path=where,
+                       line=source.binary_line, fix="give the llama-server log (text) file; a UTF-16 file "
+                                                    "(PowerShell's >) must be saved as UTF-8 first")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -869,6 +942,11 @@ _FATAL_MEANINGS: list[tuple[re.Pattern, str]] = [
      "the server could not bind its port: another process uses it"),
     (re.compile(r"CUDA error"), "a CUDA error stopped the server"),
 ]
+
+
+def phase_text(phase: str) -> str:
+    """What llama.cpp was doing in one of :data:`OOM_PHASES`, in words ("allocating the KV cache")."""
+    return _PHASE_TEXT.get(phase, phase)
 
 
 def _size(mib: float | None) -> str:
@@ -963,6 +1041,10 @@ def _memory_sentences(report: LogReport) -> list[str]:
 def diagnose(report: LogReport) -> list[str]:
     """Short sentences saying what went wrong or how the load went, most important first."""
     out: list[str] = []
+    if report.unfinished:
+        out.append(f"the log is incomplete: it ends while {_PHASE_TEXT[report.unfinished]} (no later line says "
+                   "the model loaded or the server is listening); it was copied too early or the server was "
+                   "stopped: give the whole log")
     if report.oom:
         out.extend(_oom_sentences(report))
     if report.fatal_error:
@@ -982,6 +1064,9 @@ def diagnose(report: LogReport) -> list[str]:
         out.append(f"last completed request: prompt {report.prompt_tps if report.prompt_tps is not None else '?'}"
                    f" t/s, generation {report.gen_tps if report.gen_tps is not None else '?'} t/s")
     out.extend(f"note: {w}" for w in report.warnings)
+    if report.source is not None and report.source.invalid_utf8_line is not None:
+        out.append(f"note: line {report.source.invalid_utf8_line} (and maybe others) holds bytes that are not "
+                   "UTF-8; they were read as U+FFFD")
     loaded_nothing = not (report.model_buffers_mib or report.kv_buffers_mib or report.compute_buffers_mib)
     if loaded_nothing and not report.oom and not report.fatal_error:
         out.append("the log shows no buffers (default verbosity prints almost nothing): launch with -lv 4")

@@ -130,12 +130,17 @@ def _validate(table: dict, schema: _Schema, where: str, path: str, loc: _Locator
                            field=f"{where}.{key}", fix="remove it or correct its spelling")
         kind, _ = schema[key]
         if not _check_type(value, kind):
+            example = {"num": f"{key} = 1024", "int": f"{key} = 8", "str": f'{key} = "..."',
+                       "strlist": f'{key} = ["..."]'}[kind]
             raise BadInput(f"expected {_KIND_TEXT[kind]}, got {type(value).__name__} {value!r}",
                            path=path, line=loc.key_line(key, tname, index) or table_line,
-                           field=f"{where}.{key}")
+                           field=f"{where}.{key}", fix=f"write it as {example}" + (" (no quotes)" if kind in
+                                                                                  ("num", "int") else ""))
         if kind in ("num", "int") and value < 0:
             raise BadInput(f"must not be negative, got {value!r}", path=path,
-                           line=loc.key_line(key, tname, index) or table_line, field=f"{where}.{key}")
+                           line=loc.key_line(key, tname, index) or table_line, field=f"{where}.{key}",
+                           fix="write the size in MiB as a number of 0 or more" if key.endswith("_mib")
+                           else "write a number of 0 or more")
     for key, (_, required) in schema.items():
         if required and key not in table:
             raise BadInput(f"missing required field `{key}` in {where}", path=path, line=table_line,
@@ -147,10 +152,10 @@ def _num(v: Any) -> float | None:
     return None if v is None else float(v)
 
 
-def parse_rig(text: str, path: str = "rig.toml") -> Rig:
-    """Parse rig-file text (``path`` is used in messages and as the rig's ``source``)."""
+def _toml(text: str, path: str) -> dict[str, Any]:
+    """``tomllib.loads`` with a syntax error turned into BadInput naming path:line and the column."""
     try:
-        data = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         # tomllib's messages end with "(at line L, column C)"
         m = re.search(r"\(at line (\d+), column (\d+)\)", str(err))
@@ -158,7 +163,13 @@ def parse_rig(text: str, path: str = "rig.toml") -> Rig:
         msg = re.sub(r"\s*\(at line \d+, column \d+\)", "", str(err)) if m else str(err)
         if m:
             msg += f" (column {m.group(2)})"
-        raise BadInput(f"not valid TOML: {msg}", path=path, line=line) from None
+        raise BadInput(f"not valid TOML: {msg}", path=path, line=line,
+                       fix="correct that line (TOML: key = value, strings in quotes; see rigs/*.toml)") from None
+
+
+def parse_rig(text: str, path: str = "rig.toml") -> Rig:
+    """Parse rig-file text (``path`` is used in messages and as the rig's ``source``)."""
+    data = _toml(text, path)
     loc = _Locator(text.splitlines())
     for key, value in data.items():
         if key not in TOP_LEVEL:
@@ -240,6 +251,20 @@ def _check_usable(dev: Device, path: str, line: int | None, where: str) -> None:
 
 def load_rig(path: str | Path) -> Rig:
     """Read a rig file. A missing or unreadable file, bad TOML or a schema error: BadInput."""
+    return parse_rig(_read_text(path), str(path))
+
+
+def read_rig_toml(path: str | Path) -> dict[str, Any]:
+    """The rig file as a TOML table, WITHOUT the schema check.
+
+    For a reader of one setting (``onboard serve`` wants only the llama-server path) that must not
+    fail on an unrelated mistake in ``[[device]]``, yet must refuse, naming file:line, a file that
+    is not TOML at all (else the setting would be silently ignored)."""
+    return _toml(_read_text(path), str(path))
+
+
+def _read_text(path: str | Path) -> str:
+    """The file's text; missing, unreadable or not UTF-8: BadInput naming it (and the line)."""
     p = Path(path)
     try:
         raw = p.read_bytes()
@@ -252,5 +277,5 @@ def load_rig(path: str | Path) -> Rig:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
         line = raw[: err.start].count(b"\n") + 1
-        raise BadInput("not UTF-8 text", path=str(path), line=line) from None
-    return parse_rig(text, str(path))
+        raise BadInput("not UTF-8 text", path=str(path), line=line, fix="save the rig file as UTF-8 text") from None
+    return text

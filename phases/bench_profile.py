@@ -112,13 +112,15 @@ def prepare(ctx: PhaseContext) -> None:
     ctx.set_profile(bench, values, comments)
     ctx.options["bench_plan"] = facts
     system_prompt = (ctx.options.get("samplers") or {}).get("system_prompt")
-    ctx.write_file(bp.MODELS_JSON, bp.dump_json(bp.with_model(bp.load_json(ctx.root, bp.MODELS_JSON), bench,
-                                                              values["NAME"].removesuffix(" (benchmark)"))))
-    ctx.write_file(bp.CLIENT_JSON, bp.dump_json(bp.with_client(bp.load_json(ctx.root, bp.CLIENT_JSON), bench,
-                                                               thinking=facts["thinking"], system_prompt=system_prompt)))
-    readme = docs_blocks.complete(ctx.root).get(bp.PIPELINE_README)
-    if readme is not None:
-        ctx.write_file(bp.PIPELINE_README, readme)
+    with ctx.writing():  # files that list every model: read, change and write with no other write between
+        ctx.write_file(bp.MODELS_JSON, bp.dump_json(bp.with_model(bp.load_json(ctx.root, bp.MODELS_JSON), bench,
+                                                                  values["NAME"].removesuffix(" (benchmark)"))))
+        ctx.write_file(bp.CLIENT_JSON, bp.dump_json(bp.with_client(bp.load_json(ctx.root, bp.CLIENT_JSON), bench,
+                                                                   thinking=facts["thinking"],
+                                                                   system_prompt=system_prompt)))
+        readme = docs_blocks.complete(ctx.root).get(bp.PIPELINE_README)
+        if readme is not None:
+            ctx.write_file(bp.PIPELINE_README, readme)
     ctx.echo(f"[{bench}] written to models.conf: ctx {bp.BENCH_CTX}, -ngl {values['N_GPU_LAYERS']} "
              f"(production {facts['production_ngl']}), EXTRA_ARGS {values['EXTRA_ARGS']}")
     ctx.echo(f"{bp.MODELS_JSON}: add the official reference scores of this model by hand (with their source).")

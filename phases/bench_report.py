@@ -1,6 +1,9 @@
 """``results/REPORT.md``: every benchmarked model side by side, rendered from the stored summaries
 (``results/evalplus/*/*.json``) and the reference scores of ``benchmarks/evalplus/models.json``,
-with a chart of pass@1 against generation speed (PNG, matplotlib).
+with a chart of pass@1 against generation speed (SVG, matplotlib).
+
+The chart is SVG text drawn the same way every time (no date, a fixed id salt), so it is written
+through the journal like every other file (a rollback removes it) and `docs check` can tell a stale one.
 
 The table is a generated block (phases.docs_blocks), so ``onboard docs check`` sees when it no
 longer matches the results and ``onboard docs fix`` re-renders it; the chart is re-drawn with it.
@@ -71,8 +74,9 @@ def render_table(root: Path) -> str:
     return "\n".join(lines)
 
 
-def render_chart(root: Path) -> Path | None:
-    """Draw pass@1 (plus, else base) against tokens/s for every result; None when there is none."""
+def render_chart(root: Path) -> str | None:
+    """The SVG text of pass@1 (plus, else base) against tokens/s for every result; None when there is
+    none. Raises ImportError without matplotlib (the bench extra)."""
     rows = [r for r in bp.summaries(root) if r.get("gen_tps")]
     if not rows:
         return None
@@ -81,7 +85,8 @@ def render_chart(root: Path) -> Path | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from store.atomic import write_atomic
+    matplotlib.rcParams["svg.hashsalt"] = "onboard"  # same ids every time: same text for same results
+    matplotlib.rcParams["svg.fonttype"] = "none"  # labels stay text: searchable, and smaller than glyph paths
 
     models = _models(root)
     fig, ax = plt.subplots(figsize=(7, 4.5), dpi=100)
@@ -101,10 +106,7 @@ def render_chart(root: Path) -> Path | None:
     fig.tight_layout()
     import io
 
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", metadata={"Software": None})
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": None})
     plt.close(fig)
-    path = root / bp.CHART
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, buf.getvalue())
-    return path
+    return buf.getvalue()

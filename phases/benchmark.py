@@ -4,7 +4,7 @@
 our own client (a token budget that fits thinking models; EvalPlus's OpenAI backend caps at 768),
 scores them with EvalPlus's own ``evaluate`` and writes, through the journal, the summary
 ``results/evalplus/<bench-id>/<dataset>.json``, the raw answers, EvalPlus's per-task results and the
-re-rendered report (the chart PNG is re-drawn beside it). ``--quick N`` runs the first N tasks and the
+re-rendered report (the SVG chart is re-drawn beside it). ``--quick N`` runs the first N tasks and the
 report says so; ``--dataset FILE`` names the HumanEval+ file (offline runs; EvalPlus's own
 ``HUMANEVAL_OVERRIDE_PATH`` works too).
 """
@@ -50,10 +50,11 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
                                   work_dir=ctx.work_dir / "bench", progress=ctx.echo)
     for relpath, text in files.items():
         ctx.write_file(relpath, text)
-    report = docs_blocks.complete(ctx.root).get(bp.REPORT)
-    if report is not None:
-        ctx.write_file(bp.REPORT, report)
-    chart = _chart(ctx)
+    with ctx.writing():  # the report lists every model: rendered and written with no other write between
+        rendered = docs_blocks.complete(ctx.root)
+        for relpath in (bp.REPORT, bp.CHART):  # the report and its chart follow the new results now
+            if relpath in rendered:
+                ctx.write_file(relpath, rendered[relpath])
     ctx.options["benchmark"] = {k: summary.get(k) for k in ("profile", "dataset", "n_tasks", "total_tasks", "quick",
                                                             "base_pass1", "plus_pass1", "gen_tps", "truncated",
                                                             "request_errors")}
@@ -63,19 +64,7 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
     ctx.echo(f"EvalPlus {dataset}: pass@1 base {summary['base_pass1']:.3f}, plus "
              f"{'-' if plus is None else f'{plus:.3f}'} over {summary['n_tasks']} of {summary['total_tasks']} tasks"
              f"{' (quick)' if summary.get('quick') else ''}; {summary.get('gen_tps') or 0:.1f} t/s")
-    ctx.echo(f"Written: {', '.join(files)}, {bp.REPORT}" + (f", {bp.CHART}" if chart else ""))
-
-
-def _chart(ctx: PhaseContext):
-    try:
-        from phases.bench_report import render_chart
-    except ImportError:
-        return None
-    try:
-        return render_chart(ctx.root)
-    except ImportError:
-        ctx.echo("matplotlib is not installed (pip install -e .[bench]): the report has no chart yet.")
-        return None
+    ctx.echo(f"Written: {', '.join([*files, *(p for p in (bp.REPORT, bp.CHART) if p in rendered)])}")
 
 
 def _results_present(ctx: PhaseContext) -> GuardResult:

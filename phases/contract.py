@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +21,6 @@ if TYPE_CHECKING:  # the journal is only needed when a step writes
     from store.journal import Journal
     from store.schema import Step
 
-CANDIDATE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
 
 
 def profile_id(name: str) -> str:
@@ -112,6 +112,13 @@ class PhaseContext:
 
     def write_file(self, relpath: str, text: str | None) -> bool:
         return self._journal().write_file(self.step, relpath, text)
+
+    def writing(self) -> AbstractContextManager[None]:
+        """Hold the repository's write lock while rendering a shared file from the repository's current
+        state and writing it, so another candidate's write cannot fall in between and be lost."""
+        from store.repo_lock import writing
+
+        return writing(self.root)
 
     def record_measurements(self, rig: str, rows: list[tuple[str, str, str, float | None, float | None]]) -> int:
         """Store predicted-vs-measured rows ``(backend, device, what, predicted, measured)`` (MiB)."""

@@ -16,12 +16,11 @@ from phases.contract import Guard, GuardResult, Phase, PhaseContext
 def prepare(ctx: PhaseContext) -> None:
     from phases import docs_blocks
 
-    changes = docs_blocks.complete(ctx.root)
-    for relpath, text in changes.items():
-        ctx.write_file(relpath, text)
-    chart = docs_blocks.draw_chart(ctx.root)
-    ctx.echo("Docs updated: " + (", ".join(changes) if changes else "nothing to change")
-             + (f" (chart {chart.relative_to(ctx.root)})" if chart else ""))
+    with ctx.writing():  # whole files rendered from the repository: no other command's write in between
+        changes = docs_blocks.complete(ctx.root)
+        for relpath, text in changes.items():
+            ctx.write_file(relpath, text)
+    ctx.echo("Docs updated: " + (", ".join(changes) if changes else "nothing to change"))
     problems = docs_blocks.check(ctx.root)
     if problems:
         ctx.echo("Still inconsistent (these need a person):")

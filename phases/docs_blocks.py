@@ -306,12 +306,20 @@ def check(root: Path, blocks: Sequence[Block] = REPOSITORY_BLOCKS) -> list[str]:
 
 
 def fix(root: Path, blocks: Sequence[Block] = REPOSITORY_BLOCKS) -> list[str]:
-    """Re-render every generated block that exists (and the report's chart); returns the files changed."""
-    from store.atomic import write_atomic
+    """Re-render every generated block that exists (and the report's chart); returns the files changed.
+    Under the repository's write lock, like the phases' writes (store/repo_lock.py)."""
+    from store.repo_lock import writing
+
+    with writing(root):
+        return _fix(root, blocks)
+
+
+def _fix(root: Path, blocks: Sequence[Block]) -> list[str]:
+    from store.atomic import inside_root, write_atomic
 
     changed = []
     for file in sorted({b.file for b in blocks}):
-        path = root / file
+        path = inside_root(root, file)  # a docs/ symlink leading out of the repository is refused
         if not path.is_file():
             continue
         text = _read(path)
@@ -319,7 +327,14 @@ def fix(root: Path, blocks: Sequence[Block] = REPOSITORY_BLOCKS) -> list[str]:
         if new != text:
             write_atomic(path, new)
             changed.append(file)
-    draw_chart(root)
+    from phases.bench_pipeline import CHART
+
+    chart = chart_text(root)
+    if chart is not None and chart != _read(root / CHART):
+        path = inside_root(root, CHART)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, chart)
+        changed.append(CHART)
     return changed
 
 
@@ -338,6 +353,11 @@ def complete(root: Path, blocks: Sequence[Block] = REPOSITORY_BLOCKS) -> dict[st
         new = _rendered(root, file, text, blocks, append_missing=True)
         if new != _read(path) or not path.is_file():
             out[file] = new
+    from phases.bench_pipeline import CHART
+
+    chart = chart_text(root)
+    if chart is not None and chart != _read(root / CHART):
+        out[CHART] = chart
     return out
 
 
@@ -355,7 +375,8 @@ def _rendered(root: Path, file: str, text: str, blocks: Sequence[Block], *, appe
     return text
 
 
-def draw_chart(root: Path) -> Path | None:
+def chart_text(root: Path) -> str | None:
+    """The report's chart as it should be (SVG text); None without results or without matplotlib."""
     from phases import bench_pipeline as bp
 
     if not bp.summaries(root):
@@ -400,8 +421,12 @@ def _cross_references(root: Path) -> list[str]:
                     problems.append(f"{rel}:{number}: per-model section '{m.group(1)}' has no profile in models.conf")
     for relpath in (bp.MODELS_JSON, bp.CLIENT_JSON):
         problems += _json_keys(root, relpath, ids)
-    if bp.summaries(root) and not (root / bp.CHART).is_file():
-        problems.append(f"{bp.REPORT}:1: the chart {bp.CHART} is missing (run: onboard docs fix)")
+    if bp.summaries(root):
+        chart = chart_text(root)
+        if not (root / bp.CHART).is_file():
+            problems.append(f"{bp.REPORT}:1: the chart {bp.CHART} is missing (run: onboard docs fix)")
+        elif chart is not None and chart != _read(root / bp.CHART):
+            problems.append(f"{bp.REPORT}:1: the chart {bp.CHART} is out of date (run: onboard docs fix)")
     return problems
 
 

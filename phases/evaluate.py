@@ -13,22 +13,66 @@ from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
 
 
 def prepare(ctx: PhaseContext) -> None:
+    """Evaluate the candidate. A mistake in the person's own files (the card, rig.toml) is refused
+    (BadInput: exit 6, naming file:line, nothing stored), because the evaluation would be built on
+    it; a failure of something outside (the hub unreachable) is kept as the guard's reason instead,
+    so that the candidate exists and ``advance --refresh`` can try again later."""
+    from llamacpp.errors import BadInput, DomainError
     from phases import evaluation
 
+    stored_repo = ctx.options.get("repo")
     try:
+        _check_card(ctx)
         report = evaluation.evaluate(ctx)
-    except Exception as err:  # noqa: BLE001 - any failure is shown and kept as a guard reason
-        from llamacpp.errors import DomainError
-
-        if not isinstance(err, DomainError):
-            raise
+        _check_card_quant(ctx, report.facts.get("quants") or [])
+    except BadInput:
+        raise
+    except DomainError as err:
+        if stored_repo and not ctx.options.get("repo"):
+            ctx.options["repo"] = stored_repo  # the hub failed: keep what the candidate knew
         ctx.options["evaluate_error"] = {"message": err.message, "fix": err.fix}
         ctx.echo(f"evaluate: {err}")
         return
     ctx.options.pop("evaluate_error", None)
     ctx.options.update(report.facts)
-    (ctx.work_dir / "evaluate.json").write_text(json.dumps(report.to_json(), indent=2))
+    from store.atomic import write_atomic  # (phases import lazily: the phase list loads fast)
+
+    write_atomic(ctx.work_dir / "evaluate.json", json.dumps(report.to_json(), indent=2))
     ctx.echo(report.render())
+
+
+def _check_card(ctx: PhaseContext) -> None:
+    """Read the card first, so that its mistakes (YAML, types, a missing ``gguf_repo`` when the
+    candidate has no ``--repo``) are named with file:line before the hub is asked anything.
+
+    A repository taken from the card (not from ``start --repo``) is read from the card again on
+    every evaluation, so that ``--refresh`` follows an edited ``gguf_repo`` and a removed one is
+    refused instead of silently reusing the one stored before.
+    """
+    path = ctx.card_path()
+    if ctx.options.get("_repo_source") == "card":
+        ctx.options.pop("repo", None)  # only committed if the evaluation succeeds
+    given = ctx.options.get("repo")
+    if path.is_file():
+        from llamacpp.candidate_card import load_card
+
+        load_card(path, repo_override=given, require_repo=not given)
+    ctx.options["_repo_source"] = "--repo" if given else "card"
+
+
+def _check_card_quant(ctx: PhaseContext, quants: list[str]) -> None:
+    """The card's ``quant:`` (the quant suggested for this rig) must be one the repository has."""
+    path = ctx.card_path()
+    if not path.is_file():
+        return
+    from llamacpp.candidate_card import load_card
+    from llamacpp.errors import BadInput
+
+    card = load_card(path, require_repo=False)
+    if card.quant and quants and card.quant not in quants:
+        raise BadInput(f"{card.quant!r} is not a quant of {ctx.options.get('repo') or card.repo_id}; "
+                       f"it has: {', '.join(quants)}", path=str(path), line=card.key_lines.get("quant"),
+                       field="quant", fix="write one of those names, or remove the line")
 
 
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:

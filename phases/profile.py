@@ -7,6 +7,7 @@ why, and the predicted memory per device.
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
@@ -112,12 +113,45 @@ def profile_from_plan(ctx: PhaseContext, plan, rig, header) -> tuple[dict[str, s
     return profile, comments
 
 
+def checked_profile(ctx: PhaseContext, *, required: bool = True):  # -> store.models_conf.Section | None
+    """The candidate's profile section, after checking that models.conf parses and that the section
+    builds a llama-server command line; else BadInput naming models.conf:line and the key.
+
+    Why before any write: a phase that edits the profile (re-plan, samplers, test write-back) would
+    otherwise carry a person's mistaken value into the new text, or fail half-way; refusing first
+    leaves every file as it was and tells the person where to look. ``required=False``: a missing
+    section is None (the profile phase is about to write it) instead of an error.
+    """
+    from llamacpp.errors import BadInput
+    from llamacpp.server_command import build_server_argv
+    from store.models_conf import ModelsConf
+
+    path = ctx.root / "models.conf"
+    section = ModelsConf.load(path).section(ctx.profile_id)
+    if section is None:
+        if not required:
+            return None
+        raise BadInput(f"models.conf has no [{ctx.profile_id}] profile", path=str(path),
+                       fix=f"onboard rollback {ctx.name} back to the profile phase, which writes it")
+    try:
+        build_server_argv(section.values, binary="llama-server", root=ctx.root)
+    except BadInput as err:  # the builder names the key; add the file and its line
+        line = section.value_lines.get(err.field or "", section.line)
+        raise BadInput(f"[{ctx.profile_id}] {err.message}", path=str(path), line=line,
+                       fix=err.fix or f"correct that line (or delete it and run `onboard advance {ctx.name} "
+                                      "--ctx N` in the profile phase to re-plan)") from None
+    return section
+
+
 def prepare(ctx: PhaseContext) -> None:
+    checked_profile(ctx, required=False)  # a malformed models.conf or profile: refused before planning
     plan, rig, header = make_plan(ctx)
     profile, comments = profile_from_plan(ctx, plan, rig, header)
     ctx.set_profile(ctx.profile_id, profile, comments)
     ctx.options["plan"] = {**_plan_facts(plan), "rig": rig.name or rig.source}
-    (ctx.work_dir / "plan.json").write_text(__import__("json").dumps(plan.to_json(), indent=2))
+    from store.atomic import write_atomic
+
+    write_atomic(ctx.work_dir / "plan.json", json.dumps(plan.to_json(), indent=2))
     ctx.echo(f"Profile [{ctx.profile_id}] written to models.conf (strategy {plan.strategy}, "
              f"{plan.layers_offloaded} layers on GPUs, {profile['SPEED']}):")
     for line in comments[3:]:
@@ -147,17 +181,14 @@ def _plan_facts(plan) -> dict[str, Any]:
 
 def _profile_parses(ctx: PhaseContext) -> GuardResult:
     from llamacpp.errors import BadInput
-    from llamacpp.server_command import build_server_argv
-    from store.models_conf import ModelsConf
 
     try:
-        section = ModelsConf.load(ctx.root / "models.conf").section(ctx.profile_id)
+        section = checked_profile(ctx, required=False)
         if section is None:
             return GuardResult(False, f"models.conf has no [{ctx.profile_id}] section",
                                fix=f"onboard advance {ctx.name} --ctx N  (re-plans and writes it)")
-        build_server_argv(section.values, binary="llama-server", root=ctx.root)
     except BadInput as err:
-        return GuardResult(False, str(err), fix="correct models.conf at that place")
+        return GuardResult(False, err.message, fix=err.fix or "correct models.conf at that place")
     return GuardResult(True, f"[{ctx.profile_id}] parses and builds a llama-server command line")
 
 

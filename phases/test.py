@@ -25,27 +25,36 @@ def prepare(ctx: PhaseContext) -> None:
 
 
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
-    from llamacpp.log_analysis import analyze_file, diagnose
+    from llamacpp.log_analysis import analyze_file, diagnose, require_text_log
+    from phases.profile import checked_profile
 
-    if opts.get("apply_suggestion"):
-        _apply_suggestion(ctx)
-    logs = ctx.root / ".onboard" / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-    launch_info: dict[str, Any] = {}
+    # Inputs first, before anything is written: the profile under test (its result is written back
+    # into it) and a given log. A malformed one is refused with its file:line, nothing touched.
+    checked_profile(ctx)
+    given = None
     if opts.get("log"):
         source = Path(opts["log"])
         if not source.is_file():
             from llamacpp.errors import BadInput
 
             raise BadInput("no such log file", path=str(source), fix="give the path of a llama-server log")
+        given = analyze_file(source)
+        require_text_log(given, source)  # empty or binary: no log at all
+    if opts.get("apply_suggestion"):
+        _apply_suggestion(ctx)
+    logs = ctx.root / ".onboard" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    launch_info: dict[str, Any] = {}
+    if given is not None:
         log_path = logs / f"{ctx.name}-{stamp}-given.log"
-        shutil.copyfile(source, log_path)
+        shutil.copyfile(opts["log"], log_path)
     else:
         log_path = logs / f"{ctx.name}-{stamp}.log"
         launch_info = _launch(ctx, log_path)
     report = analyze_file(log_path)
-    result = {**report.to_json(), "log": str(log_path.relative_to(ctx.root)), **launch_info}
+    result = {**report.to_json(), "log": str(log_path.relative_to(ctx.root)), **launch_info,
+              "unfinished": report.unfinished}
     if result.get("gen_tps") is None and launch_info.get("gen_tps") is not None:
         result["gen_tps"], result["prompt_tps"] = launch_info["gen_tps"], launch_info.get("prompt_tps")
     ctx.options["test"] = result
@@ -106,9 +115,14 @@ def _verdict(ctx: PhaseContext) -> bool:
     return all(guard.check(ctx).passed for guard in PHASE.guards)
 
 
+# comment lines each test run writes anew: a second run replaces the first one's, never adds to them
+_REPLACED_COMMENTS = ("predicted ", "tested by onboard ", "measured ")
+
+
 def _write_back(ctx: PhaseContext, result: dict[str, Any]) -> None:
     section = profile_values.current(ctx)
-    comments = [c for c in section.comments if NOT_YET_TESTED not in c and "predicted" not in c]
+    comments = [c for c in section.comments
+                if NOT_YET_TESTED not in c and not c.lstrip("# ").startswith(_REPLACED_COMMENTS)]
     comments.append(f"tested by onboard {time.strftime('%Y-%m-%d', time.gmtime())}: "
                     f"{result['gen_tps']:.1f} t/s generation, {result.get('prompt_tps') or 0:.1f} t/s prompt, "
                     f"layers {result.get('layers_offloaded') or '?'}, graph splits {result.get('graph_splits')}")
@@ -180,6 +194,13 @@ def _apply_suggestion(ctx: PhaseContext) -> None:
 
 def _log_exists(ctx: PhaseContext) -> GuardResult:
     test = ctx.options.get("test")
+    if test and test.get("unfinished") and not test.get("launch_ok"):
+        from llamacpp.log_analysis import phase_text
+
+        return GuardResult(False, f"log {test['log']} is incomplete: it ends while {phase_text(test['unfinished'])} "
+                                  "(no line says the model loaded or the server is listening)",
+                           fix=f"give the whole log, once the server says it is listening: onboard advance "
+                               f"{ctx.name} --log FILE; or launch here: onboard advance {ctx.name}")
     if test and (ctx.root / test["log"]).is_file():
         return GuardResult(True, f"log {test['log']}")
     return GuardResult(False, "no llama-server log yet",

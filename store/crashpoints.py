@@ -8,6 +8,10 @@ Points, in the order a command reaches them: ``lease_taken``, ``step_opened``,
 ``before_undo_record``, ``after_undo_record``, ``before_rename``, ``after_file_write``,
 ``before_commit``, ``after_commit``.
 
+``ONBOARD_TEST_TRACE=<path>`` appends the name of every point reached to ``<path>``, one per line:
+the crash tests learn from a clean run which points a transition reaches, and how often, before
+they kill it at each of them.
+
 The concurrency tests also HOLD a process at a point: ``ONBOARD_TEST_HOLD_AT=<point>`` with
 ``ONBOARD_TEST_HOLD_FILE=<path>`` creates ``<path>.reached`` there and waits (at most 60 s) until
 ``<path>.release`` exists, so a second command can be started while the first holds its lease.
@@ -35,6 +39,10 @@ _counts: dict[str, int] = {}
 
 def reach(point: str) -> None:
     """Kill this process with SIGKILL if the test hook names ``point`` (and its count is due)."""
+    trace = os.environ.get("ONBOARD_TEST_TRACE")
+    if trace:
+        with open(trace, "a", encoding="utf-8") as out:
+            out.write(point + "\n")
     if os.environ.get("ONBOARD_TEST_HOLD_AT") == point:
         _hold(Path(os.environ["ONBOARD_TEST_HOLD_FILE"]))
     target = os.environ.get("ONBOARD_TEST_KILL_AT")

@@ -12,6 +12,7 @@ Write protocol per change (the crash-safety tests kill the process at each named
 """
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,8 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from store import crashpoints
-from store.atomic import read_text, remove_file, write_atomic
+from store import crashpoints, repo_lock
+from store.atomic import inside_root, read_text, remove_file, write_atomic
 from store.db import utcnow
 from store.models_conf import ModelsConf
 from store.schema import Step, UndoRecord
@@ -38,6 +39,16 @@ class Conflict:
 
     def __str__(self) -> str:
         return f"{self.file}: {self.place}: {self.detail}"
+
+
+def _locked(method):  # noqa: ANN001, ANN202
+    """Run a journal write under the repository's write lock: another candidate's command writing the
+    same file (models.conf, a doc) waits, so neither change is lost (store/repo_lock.py)."""
+    @functools.wraps(method)
+    def under_lock(self: "Journal", *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        with repo_lock.writing(self.root):
+            return method(self, *args, **kwargs)
+    return under_lock
 
 
 class Journal:
@@ -71,6 +82,7 @@ class Journal:
             return list(session.scalars(query.order_by(UndoRecord.id)))
 
     # -- forward changes -----------------------------------------------------------------------
+    @_locked
     def set_conf_section(self, step: Step, section_id: str, values: dict[str, str],
                          comments: list[str] | tuple[str, ...] = ()) -> bool:
         """Write profile ``section_id`` into models.conf (replacing one that exists). False if no change."""
@@ -78,12 +90,14 @@ class Journal:
         new = conf.with_section(section_id, values, list(comments))
         return self._change_conf(step, conf, new, section_id)
 
+    @_locked
     def remove_conf_section(self, step: Step, section_id: str) -> bool:
         conf = self._conf()
         if conf.section(section_id) is None:
             return False
         return self._change_conf(step, conf, conf.without_section(section_id), section_id)
 
+    @_locked
     def set_block(self, step: Step, relpath: str, block_id: str, body: str | None,
                   new_file_header: str = "") -> bool:
         """Put ``body`` between the block's markers in ``relpath`` (appended if absent; None removes it).
@@ -101,6 +115,7 @@ class Journal:
         crashpoints.reach("after_file_write")
         return True
 
+    @_locked
     def write_file(self, step: Step, relpath: str, text: str | None) -> bool:
         """Create, replace (or with None delete) a whole file the candidate owns."""
         path = self._path(relpath)
@@ -131,6 +146,7 @@ class Journal:
                                       "and use `onboard abandon` without --undo"))
         return found
 
+    @_locked
     def undo(self, step: Step | None, records: list[UndoRecord]) -> list[Conflict]:
         """Restore each place of ``records`` (newest first) to its text before, journalled under ``step``.
 
@@ -158,11 +174,9 @@ class Journal:
 
     # -- internals --------------------------------------------------------------------------------
     def _path(self, relpath: str) -> Path:
-        path = (self.root / relpath).resolve()
-        root = self.root.resolve()
-        if root != path and root not in path.parents:
-            raise ValueError(f"refusing to write outside the repository: {relpath}")
-        return path
+        """The real path of ``relpath``; :class:`store.atomic.OutsideRepository` (a ValueError) when
+        ``..``, an absolute path or a symlink on the way would lead out of the repository."""
+        return inside_root(self.root, relpath)
 
     def _conf(self) -> ModelsConf:
         return ModelsConf.load(self._path(MODELS_CONF))

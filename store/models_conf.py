@@ -37,6 +37,7 @@ _BOM = "\ufeff"
 _ID_RE = re.compile(r"[a-z0-9][a-z0-9._-]*")
 _HEADER_RE = re.compile(r"\[([^\]]*)\]")
 _KEY_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)[ \t]*=(.*)", re.S)
+_SPACED_KEY_RE = re.compile(r"(%s)[ \t]+([^=]*)" % "|".join(PROFILE_KEYS), re.S)
 _DQUOTED_RE = re.compile(r'"((?:[^"\\]|\\.)*)"', re.S)
 _ESCAPE_RE = re.compile(r"\\(.)", re.S)
 _FORMS = "a [profile-id] header, KEY=value, a # comment or a blank line"
@@ -171,8 +172,10 @@ class ModelsConf:
             m = _KEY_RE.fullmatch(stripped)
             if not m:
                 cont = i > 0 and contents[i - 1].rstrip(_WS).endswith("\\")
+                spaced = _SPACED_KEY_RE.fullmatch(stripped)  # "FIT off": the = was forgotten
                 raise bad(f"not {_FORMS}: {stripped[:60]!r}",
-                          "a value is one line: join it to the line above" if cont else None)
+                          "a value is one line: join it to the line above" if cont else
+                          f"write it as {spaced[1]}={spaced[2]}" if spaced else None)
             key, raw = m[1], m[2]
             if current is None:
                 raise bad(f"{key}={raw[:40]} is outside any section", "put it under a [profile-id] header")

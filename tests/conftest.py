@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
@@ -82,8 +81,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         f"real-server tests: {_REAL['passed']} passed, {_REAL['failed']} failed, {_REAL['skipped']} skipped, "
         f"{_REAL['xfailed']} known misses (xfail)"
         + ("  (skips count as failures in CI)" if os.environ.get("CI") and _REAL["skipped"] else ""))
-    crash = sys.modules.get("tests.test_crash_safety")
-    if crash is not None and sum(crash.KILLED.values()):
-        terminalreporter.write_line(
-            f"crash safety: {crash.KILLED['advance']} kills during advance, {crash.KILLED['rollback']} during "
-            "rollback, each followed by a recovery that was checked")
+    from tests import reliability
+
+    lines = reliability.summary_lines()
+    if lines:
+        terminalreporter.write_sep("-", "reliability figures")
+        for line in lines:
+            terminalreporter.write_line(line)

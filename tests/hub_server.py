@@ -527,8 +527,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
         self.end_headers()
         sent = 0
-        if self.command == "GET" and length:
-            limit = length if cut is None else min(cut, length)
+        limit = (length if cut is None else min(cut, length)) if self.command == "GET" else 0
+        # recorded before the body goes out: a client that has read all of it may look at the counts
+        # at once, before this thread would have reached a record made after the last write
+        self.hub._record(Request(self.command, self._split()[0], repo.repo_id, file_path, rng, status, limit))
+        if limit:
             for chunk in f.read(start, end):
                 chunk = chunk[: limit - sent]
                 if not chunk:
@@ -538,7 +541,6 @@ class _Handler(BaseHTTPRequestHandler):
                 if sent >= limit:
                     break
             self.wfile.flush()
-        self.hub._record(Request(self.command, self._split()[0], repo.repo_id, file_path, rng, status, sent))
 
     def _range_not_satisfiable(self, repo: HubRepo, f: HubFile, rng: str) -> None:
         self.send_response(416)

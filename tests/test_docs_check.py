@@ -168,7 +168,7 @@ def test_fix_leaves_missing_blocks_and_dangling_references_to_a_person(repo):
 
 def test_report_block_and_chart_follow_the_results(repo):
     pytest.importorskip("matplotlib")
-    from PIL import Image
+    from xml.etree import ElementTree
 
     from phases import bench_pipeline as bp
 
@@ -179,7 +179,7 @@ def test_report_block_and_chart_follow_the_results(repo):
     target.write_text(json.dumps(summary))
     problems = gd.check(repo)
     assert "results/REPORT.md:1: generated block 'benchmark-results' is missing" in " ".join(problems)
-    assert any("pass1_vs_speed.png is missing" in p for p in problems)
+    assert any("pass1_vs_speed.svg is missing" in p for p in problems)
     for relpath, text in gd.complete(repo).items():
         (repo / relpath).parent.mkdir(parents=True, exist_ok=True)
         (repo / relpath).write_text(text)
@@ -188,11 +188,15 @@ def test_report_block_and_chart_follow_the_results(repo):
     report = (repo / bp.REPORT).read_text()
     assert "| Qwen 7B (benchmark) |" not in report  # no models.json entry: the summary's name or the id
     assert "| `bench-qwen-7b` | humaneval | 10 of 164 (quick) | 50.0 | 40.0 | 42.5 |" in report
-    assert "Quick runs" in report and "![pass@1 (plus) against generation speed](pass1_vs_speed.png)" in report
-    with Image.open(repo / bp.CHART) as img:
-        img.verify()
-    with Image.open(repo / bp.CHART) as img:
-        assert img.format == "PNG" and img.size[0] > 200
+    assert "Quick runs" in report and "![pass@1 (plus) against generation speed](pass1_vs_speed.svg)" in report
+    chart = ElementTree.parse(repo / bp.CHART).getroot()
+    assert chart.tag == "{http://www.w3.org/2000/svg}svg" and chart.get("width") == "504pt"
+    assert "bench-qwen-7b (humaneval, quick)" in (repo / bp.CHART).read_text()
+    # the same results draw the same chart (so `check` can tell a stale one), new results a new one
+    assert gd.fix(repo) == []
+    summary["gen_tps"] = 80.0
+    target.write_text(json.dumps(summary))
+    assert any("pass1_vs_speed.svg is out of date" in p for p in gd.check(repo))
 
 
 def test_broken_pipeline_json_is_reported_at_its_line_not_a_crash(repo):

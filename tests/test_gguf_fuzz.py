@@ -6,7 +6,8 @@ exception, never a traceback for the person), reads no more bytes than the file 
 peak Python memory (tracemalloc) stays under a fixed bound that does not depend on the
 lengths and counts written in the file.
 
-Examples: ``ONBOARD_FUZZ_EXAMPLES`` (default 500; the reliability run uses 10,000).
+Examples: ``ONBOARD_FUZZ_EXAMPLES`` (default 10,000, about a minute; set it lower while iterating).
+Every run counts its cases, their outcomes and the largest peak in the reliability figures.
 """
 from __future__ import annotations
 
@@ -21,9 +22,11 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from llamacpp.gguf_header import GGUFFormatError, combine_shards, read_shard_header
+from tests import reliability
 from tests.gguf_factory import model_spec, write_header_only, write_split_model, write_tiny_model
 
-N_EXAMPLES = int(os.environ.get("ONBOARD_FUZZ_EXAMPLES", "500"))
+N_EXAMPLES = int(os.environ.get("ONBOARD_FUZZ_EXAMPLES", "10000"))
+FIGURES = "fuzzed GGUF headers (zero tracebacks)"
 PEAK_LIMIT = 8 << 20  # bytes of Python allocations while parsing one (<= ~40 KB) damaged header
 INTERESTING_U64 = [0, 1, 2, 3, 4, 31, 32, 255, 256, 4096, 65535, 2**31 - 1, 2**31, 2**32 - 1, 2**32,
                    2**40, 2**62, 2**63 - 1, 2**63, 2**64 - 1]
@@ -110,12 +113,16 @@ def test_damaged_headers_fail_cleanly(seed: int, mutations: list, known_size: bo
                                       max_array_items=max_items, chunk=4096)
             combine_shards([shard], source="fuzz.gguf")
             event("parsed")
+            outcome = "parsed as a valid header"
         except GGUFFormatError as err:
             assert "fuzz.gguf" in str(err)
             event(f"GGUFFormatError at {err.field.split(' ')[0] if err.field else None}")
+            outcome = "refused with GGUFFormatError naming the file"
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < PEAK_LIMIT, f"peak {peak} bytes"
     assert stream.bytes_read <= len(data)
+    reliability.count(FIGURES, outcome)
+    reliability.peak(FIGURES, "peak Python memory while parsing, bytes", peak)
 

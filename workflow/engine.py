@@ -18,10 +18,11 @@ from typing import Any
 import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from phases import BY_NAME, PHASES
-from phases.contract import CANDIDATE_NAME, GuardResult, Phase, PhaseContext
+from phases.contract import GuardResult, Phase, PhaseContext
 import psutil
 
 from store import crashpoints, lease
@@ -61,24 +62,38 @@ class Engine:
                                 fix=f"write that card (see docs/workflow.md), or `onboard start {name} --repo OWNER/REPO`")
         first = PHASES[0]
         with self.sessions() as session:
-            if session.scalar(select(Candidate).where(Candidate.name == name)) is not None:
+            existing = session.scalar(select(Candidate).where(Candidate.name == name))
+            if existing is not None and self._started(session, existing):
                 raise WorkflowError(Exit.WRONG_STATE, f"candidate {name} exists already",
                                     fix=f"onboard status {name}")
-            now = utcnow()
-            cand = Candidate(name=name, state=first.name, created_at=now, updated_at=now)
-            cand.options = {"repo": repo} if repo else {}
-            cand.path = [first.name]
-            session.add(cand)
-            session.commit()
-            self._event(session, cand, "start", None, None, first.name, True, {})
-            session.commit()
+            if existing is None:
+                now = utcnow()
+                cand = Candidate(name=name, state=first.name, created_at=now, updated_at=now)
+                cand.options = {"repo": repo} if repo else {}
+                cand.path = [first.name]
+                session.add(cand)
+                session.commit()
+                self._event(session, cand, "start", None, None, first.name, True, {})
+                session.commit()
+            else:  # a start that was interrupted: the lease below undoes its step, then it runs again
+                self.echo(f"note: {name} was started before but its start never finished; starting it again")
         with self._leased(name) as cand:
             self._step(cand, "start", first.name, lambda ctx: _call(first.prepare, ctx))
         self.echo(f"Started {name} in phase {first.name}.")
         self._print_guards(name, check=True)
 
+    @staticmethod
+    def _started(session: Session, cand: Candidate) -> bool:
+        """Whether the candidate's start step ever finished (else `start` may run it again)."""
+        return session.scalar(select(Step.id).where(Step.candidate_id == cand.id, Step.kind == "start",
+                                                    Step.status == "done").limit(1)) is not None
+
     def advance(self, name: str, opts: dict[str, Any]) -> int:
         with self._leased(name) as cand:
+            with self.sessions() as session:
+                if not self._started(session, cand):
+                    raise WorkflowError(Exit.WRONG_STATE, f"{name}'s start never finished",
+                                        fix=f"onboard start {name}")
             phase = self._phase_of(cand)
             skip = bool(opts.pop("skip_bench", False))
             wrong = [k for k in opts if phase.option(k) is None]
@@ -178,8 +193,20 @@ class Engine:
                 session.commit()
             except StaleDataError:
                 raise WorkflowError(Exit.BUSY, f"{cand.name} was changed by another command meanwhile") from None
+            except OperationalError:  # the database could not be written (a full disk): nothing moved
+                session.rollback()
+                self._undo_quietly(journal, step)
+                raise
         crashpoints.reach("after_commit")
         return row
+
+    def _undo_quietly(self, journal: Journal, step: Step) -> None:
+        """The step's final commit failed: put its files back now where that still works. Whatever
+        cannot be done now (the disk is still full) the next command's recovery does: the step is open."""
+        try:
+            self._abort_step(journal, step)
+        except Exception:  # noqa: BLE001 - the commit's own error is the one to report
+            pass
 
     def _abort_step(self, journal: Journal, step: Step) -> None:
         """A handler failed: put back what the step wrote, and close the step as undone."""
@@ -235,7 +262,12 @@ class Engine:
             self._event(session, row, "transition", trigger, here, dest, True,
                         {"undone_changes": len(undo_now), "step": step.id})
             session.query(GuardRow).filter(GuardRow.candidate_id == row.id, GuardRow.phase == here).delete()
-            session.commit()
+            try:
+                session.commit()
+            except OperationalError:  # a full disk: the candidate did not move, so its files go back too
+                session.rollback()
+                self._undo_quietly(journal, step)
+                raise
         crashpoints.reach("after_commit")
 
     # -- recovery and leases ---------------------------------------------------------------------------------
@@ -337,9 +369,9 @@ class Engine:
 
 
 def _check_name(name: str) -> None:
-    if not CANDIDATE_NAME.match(name) or ".." in name:
-        raise WorkflowError(Exit.BAD_INPUT, f"candidate name {name!r} is not allowed: use letters, digits, "
-                            "'.', '_' and '-' (it names models/documentation/CANDIDATES/README_<name>.md)")
+    from llamacpp.candidate_card import check_name  # the one rule for names (BadInput: exit 6)
+
+    check_name(name)
 
 
 def _call(func: Callable[[PhaseContext], None] | None, ctx: PhaseContext) -> None:

@@ -23,9 +23,9 @@ MEANING: dict[Exit, str] = {
     Exit.USAGE: "usage error",
     Exit.UNKNOWN: "unknown candidate",
     Exit.WRONG_STATE: "the command does not apply to the candidate's current phase",
-    Exit.BUSY: "another command is working on this candidate",
+    Exit.BUSY: "another command is working on this candidate (or kept the repository's files locked for minutes)",
     Exit.BAD_INPUT: "bad input: the message names the file, line or field",
     Exit.CONFLICT: "conflict: undoing would overwrite someone else's edit",
-    Exit.EXTERNAL: "an external program failed (llama-server, EvalPlus, the hub)",
+    Exit.EXTERNAL: "an external program failed (llama-server, EvalPlus, the hub), or the disk is full",
     Exit.NOT_BUILT: "that phase or feature is not built yet",
 }

@@ -66,13 +66,14 @@ def complete(root: Path) -> dict[str, str]:
 if __name__ == "__main__":
     import sys
 
-    from store.atomic import write_atomic
+    from store.atomic import inside_root, write_atomic
 
     repo = Path(__file__).resolve().parent.parent
     if "--complete" in sys.argv:  # what the docs phase writes: blocks re-rendered, missing ones appended
         for relpath, new_text in complete(repo).items():
-            (repo / relpath).parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(repo / relpath, new_text)
+            path = inside_root(repo, relpath)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(path, new_text)
             print(f"completed {relpath}")
     if "--fix" in sys.argv:
         print("\n".join(fix(repo)) or "nothing to change")

@@ -27,7 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     from llamacpp.errors import BadInput, ExternalFailure
     from llamacpp.server_command import find_llama_server
     from phases import bench_pipeline as bp
-    from store.atomic import write_atomic
+    from store.atomic import inside_root, write_atomic
+    from store.repo_lock import writing
     from workflow import generated_docs
 
     root = Path(args.root).resolve()
@@ -58,18 +59,21 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"  FAILED: {err}", file=sys.stderr)
                 failed += 1
                 continue
-            for relpath, text in files.items():
-                (root / relpath).parent.mkdir(parents=True, exist_ok=True)
-                write_atomic(root / relpath, text)
+            with writing(root):  # models.conf's neighbours: one writer at a time (store/repo_lock.py)
+                for relpath, text in files.items():
+                    path = inside_root(root, relpath)
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    write_atomic(path, text)
             ref = ((models.get(bench) or {}).get("reference") or {}).get("humaneval_plus")
             plus = summary.get("plus_pass1")
             ratio = f", {plus * 100 / ref:.2f}x the reference {ref}" if ref and plus is not None else ""
             print(f"  pass@1 base {summary['base_pass1']:.3f}, plus {plus if plus is None else f'{plus:.3f}'} "
                   f"({summary['n_tasks']} of {summary['total_tasks']} tasks), {summary.get('gen_tps') or 0:.1f} t/s{ratio}")
-        report = generated_docs.complete(root).get(bp.REPORT)
-        if report is not None:
-            write_atomic(root / bp.REPORT, report)
-        generated_docs.fix(root)
+        with writing(root):
+            report = generated_docs.complete(root).get(bp.REPORT)
+            if report is not None:
+                write_atomic(inside_root(root, bp.REPORT), report)
+            generated_docs.fix(root)
         print(f"report: {root / bp.REPORT}")
         return 8 if failed else 0
     except BadInput as err:

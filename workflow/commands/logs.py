@@ -2,7 +2,8 @@
 
 Thin on purpose: ``llamacpp.log_analysis`` does the reading; this prints its diagnosis and the key
 figures, or the JSON contract with ``--json``. Exit 0 whenever the log was read, out-of-memory or
-not (the report says so); exit 6 when the file cannot be read, naming it.
+not, complete or not (the report says so); exit 6 when the file cannot be read or is no log at all
+(empty, or binary data), naming it (and the line).
 """
 from __future__ import annotations
 
@@ -46,9 +47,10 @@ def _figures(report) -> list[str]:  # report: llamacpp.log_analysis.LogReport
 @handle_errors
 def analyze(file: str, as_json: bool) -> int:
     """Diagnose a llama-server/llama-cli log (FILE, or - for standard input)."""
-    from llamacpp.log_analysis import analyze_file, diagnose
+    from llamacpp.log_analysis import analyze_file, diagnose, require_text_log
 
     report = analyze_file(file)
+    require_text_log(report, file)  # an empty or binary file is no log: exit 6 naming it
     if as_json:
         print_json(report.to_json())
         return 0

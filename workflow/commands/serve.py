@@ -64,13 +64,18 @@ def command(ctx: click.Context, profile_id: str, dry_run: bool, port: int | None
             raise BadInput(f"no profile [{profile_id}]", path=str(conf_path), fix=hint)
         if rig_path is None and (root / "rig.toml").is_file():
             rig_path = str(root / "rig.toml")
+        if rig_path is not None:
+            from llamacpp.rig_file import read_rig_toml
+
+            read_rig_toml(rig_path)  # a file that is no TOML is refused with its line, not skipped
         binary = find_llama_server(rig_path)
         try:
             argv = build_server_argv(section.values, binary=binary or "llama-server", host=host, port=port,
                                      root=root)
         except BadInput as err:  # name the profile's line in models.conf, not just the field
             line = section.value_lines.get(err.field or "", section.line)
-            raise BadInput(f"[{profile_id}] {err.message}", path=str(conf_path), line=line, fix=err.fix) from None
+            raise BadInput(f"[{profile_id}] {err.message}", path=str(conf_path), line=line,
+                           fix=err.fix or f"correct {err.field or 'that value'} on that line of models.conf") from None
     except BadInput as err:
         _fail(Exit.BAD_INPUT, str(err))
 

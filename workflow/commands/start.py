@@ -13,4 +13,22 @@ from workflow.commands._common import handle_errors, make_engine
 @handle_errors
 def command(ctx: click.Context, name: str, repo: str | None) -> None:
     """Start onboarding candidate NAME (its card: models/documentation/CANDIDATES/README_<NAME>.md)."""
+    _check_input(name, repo)
     make_engine(ctx).start(name, repo)
+
+
+def _check_input(name: str, repo: str | None) -> None:
+    """Refuse a NAME or --repo that is not a plain name BEFORE anything is opened or created.
+
+    NAME becomes a file name (README_<NAME>.md), a folder (.onboard/candidates/<NAME>/) and a profile
+    id; --repo becomes the model folder (models/<ModelName>/) and hub URLs. A path (``../x``,
+    ``/abs``, ``a/b``), ``..`` or a control character (a trailing newline passes a ``$`` regex)
+    must never reach them, so the check runs here, before the database is even created.
+    """
+    from llamacpp.candidate_card import REPO_ID_RE, check_name
+    from llamacpp.errors import BadInput
+
+    check_name(name)
+    if repo is not None and (not REPO_ID_RE.fullmatch(repo) or ".." in repo.split("/")):
+        raise BadInput(f"{repo!r} is not a hub repo id (OWNER/NAME)", field="--repo",
+                       fix="write it as in the hub's URL, e.g. unsloth/Qwen3-30B-A3B-GGUF")
