@@ -214,7 +214,8 @@ def evalplus_version(python: str = sys.executable) -> str | None:
 
 def score(samples_path: Path, dataset: str, dataset_path: Path, *, cache_dir: Path, python: str = sys.executable,
           timeout_s: float = 1800.0, parallel: int | None = None, progress: Progress = lambda _s: None) -> Score:
-    """Sanitize with EvalPlus's ``sanitize`` and score with ``python -m evalplus.evaluate``."""
+    """Sanitize with EvalPlus's ``sanitize`` and score with EvalPlus's ``evaluate`` (through
+    ``llamacpp.evalplus_child evaluate``, which only makes the process end when scoring does)."""
     if dataset not in DATASETS:
         raise BadInput(f"unknown dataset {dataset!r}", field="dataset", fix="humaneval or mbpp")
     env = evalplus_env(dataset, dataset_path, cache_dir)
@@ -225,7 +226,7 @@ def score(samples_path: Path, dataset: str, dataset_path: Path, *, cache_dir: Pa
     _child([python, "-m", "llamacpp.evalplus_child", "sanitize", str(dataset_path), str(samples_path), str(sanitized)],
            env, timeout_s, "EvalPlus sanitize")
     progress("scoring with evalplus.evaluate (its own test runner)")
-    argv = [python, "-m", "evalplus.evaluate", "--dataset", dataset, "--samples", str(sanitized),
+    argv = [python, "-m", "llamacpp.evalplus_child", "evaluate", "--dataset", dataset, "--samples", str(sanitized),
             "--parallel", str(parallel or max(1, (os.cpu_count() or 2) // 2))]
     output = _child(argv, env, timeout_s, "evalplus.evaluate")
     found = {kind: float(v) for _name, kind, v in _PASS_AT_1.findall(_ANSI.sub("", output))}
