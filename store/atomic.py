@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 import stat
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from store import crashpoints
@@ -140,10 +140,19 @@ def remove_orphan_temps(path: Path, alive: Callable[[int], bool]) -> list[Path]:
     Temp names carry the writer's pid (``.<name>.<pid>.<random>.onboard-tmp``); a live writer's
     temp file (another command writing the same file right now) is left alone.
     """
+    return _remove_dead(Path(path).parent.glob(f".{Path(path).name}.*{TMP_SUFFIX}"), alive)
+
+
+def remove_orphan_temps_in(directory: Path, alive: Callable[[int], bool]) -> list[Path]:
+    """Delete every temp file in ``directory`` left by a writer that died (a candidate's caches)."""
+    return _remove_dead(Path(directory).glob(f".*{TMP_SUFFIX}"), alive)
+
+
+def _remove_dead(temps: Iterable[Path], alive: Callable[[int], bool]) -> list[Path]:
     removed = []
-    for tmp in Path(path).parent.glob(f".{Path(path).name}.*{TMP_SUFFIX}"):
-        parts = tmp.name[len(Path(path).name) + 2:].split(".")
-        if parts and parts[0].isdigit() and not alive(int(parts[0])):
+    for tmp in temps:
+        parts = tmp.name[: -len(TMP_SUFFIX)].rsplit(".", 2)  # ".<name>", "<pid>", "<random>"
+        if len(parts) == 3 and parts[1].isdigit() and not alive(int(parts[1])):
             tmp.unlink(missing_ok=True)
             removed.append(tmp)
     return removed

@@ -64,6 +64,12 @@ def open_step(conn: Connection, cand: CandidateRow) -> Any | None:
                              "WHERE candidate_id = :c AND status = 'open' ORDER BY id DESC"), {"c": cand.id}).first()
 
 
+def started(conn: Connection, cand: CandidateRow) -> bool:
+    """Whether the candidate's start step finished (a start cut short is run again by `onboard start`)."""
+    return conn.execute(text("SELECT 1 FROM steps WHERE candidate_id = :c AND kind = 'start' AND status = 'done' "
+                             "LIMIT 1"), {"c": cand.id}).first() is not None
+
+
 def events(conn: Connection, cand: CandidateRow) -> list[dict[str, Any]]:
     rows = conn.execute(text("SELECT at, kind, trigger, from_state, to_state, argv, ok, detail FROM events "
                              "WHERE candidate_id = :c ORDER BY id"), {"c": cand.id})

@@ -188,6 +188,8 @@ class LocalHub:
         self.page_size = page_size
         self.requests: list[Request] = []
         self.bytes_served: Counter[tuple[str, str]] = Counter()  # (repo_id, path) -> body bytes
+        # (method, path, Authorization header): a test can check the token was sent, and to whom
+        self.authorizations: list[tuple[str, str, str | None]] = []
         self._interrupts: dict[tuple[str, str], int] = {}
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
@@ -404,6 +406,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self) -> None:
         path, query = self._split()
+        with self.hub._lock:
+            self.hub.authorizations.append((self.command, path, self.headers.get("Authorization")))
         try:
             if path.startswith("/api/models/"):
                 self._api(path[len("/api/models/"):], query)

@@ -304,35 +304,6 @@ def test_model_files_through_a_symlink_to_another_disk_are_downloaded_and_used(r
 
 
 # ---- the hub token ------------------------------------------------------------------------------------------
-class RecordingHub(LocalHub):
-    """LocalHub that also records each request's ``Authorization`` header (method, path, header)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.authorizations: list[tuple[str, str, str | None]] = []
-
-    def start(self) -> "RecordingHub":
-        from http.server import ThreadingHTTPServer
-        import threading
-
-        from tests.hub_server import _Handler
-
-        hub = self
-
-        class Handler(_Handler):
-            def _dispatch(self) -> None:
-                with hub._lock:
-                    hub.authorizations.append((self.command, self._split()[0], self.headers.get("Authorization")))
-                super()._dispatch()
-
-        Handler.hub = hub
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="local-hub", daemon=True)
-        self._thread.start()
-        return self
-
-
 def test_the_hub_token_is_sent_to_the_hub_and_nowhere_else(tmp_path):
     """HF_TOKEN is a unique sentinel; the candidate's repository is gated (its files answer 401
     without ``Authorization: Bearer <that token>``). Reading the remote header, downloading and a
@@ -345,7 +316,7 @@ def test_the_hub_token_is_sent_to_the_hub_and_nowhere_else(tmp_path):
     wrong = f"hf_wrongsentinel{uuid.uuid4().hex}"
     files = hub_files(tmp_path)
     outputs: list[str] = []
-    with RecordingHub({REPO_ID: files}, gated={REPO_ID}, token=token) as hub:
+    with LocalHub({REPO_ID: files}, gated={REPO_ID}, token=token) as hub:
         repo = make_repo(tmp_path, hub.url, files)
         cards = repo.root / "models" / "documentation" / "CANDIDATES"
         card = (cards / f"README_{NAME}.md").read_text()

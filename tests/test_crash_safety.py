@@ -196,6 +196,8 @@ def test_kill_a_forward_command_at_every_point_then_go_on(walk, i):
         status = walk.repo.status(NAME)  # (start creates the candidate in evaluate before its step)
         assert status["phase"] == (there if committed or i == 0 else here), (where, status)
         assert ("interrupted" in status) == interrupted, (where, status)
+        if interrupted or (i == 0 and not committed):  # status proposes the command that goes on
+            assert status["next"] == " ".join(("onboard", *args[:2])), (where, status)
         go_on = walk.repo.onboard("status", NAME) if committed else walk.repo.onboard(*args, timeout=900)
         assert go_on.returncode == 0, (where, go_on.stdout[-2000:], go_on.stderr[-2000:])
         if interrupted:
@@ -227,6 +229,8 @@ def test_kill_a_rollback_at_every_point_then_go_on(walk, i):
         status = walk.repo.status(NAME)
         assert status["phase"] == (there if committed else here), (where, status)
         assert ("interrupted" in status) == (point not in ("lease_taken", "after_commit")), (where, status)
+        if point not in ("lease_taken", "after_commit"):
+            assert status["next"] == f"onboard rollback {NAME}", (where, status)
         if not committed:
             done = walk.repo.onboard("rollback", NAME)
             assert done.returncode == 0, (where, done.stdout[-2000:], done.stderr[-2000:])

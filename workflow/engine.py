@@ -26,7 +26,7 @@ from phases.contract import GuardResult, Phase, PhaseContext
 import psutil
 
 from store import crashpoints, lease
-from store.atomic import remove_orphan_temps
+from store.atomic import remove_orphan_temps, remove_orphan_temps_in
 from store.db import open_db, utcnow
 from store.journal import Journal
 from store.schema import Candidate, Event, GuardResult as GuardRow, Step
@@ -300,6 +300,7 @@ class Engine:
             records = journal.records([step.id])
             for file in {r.file for r in records} | {"models.conf"}:
                 remove_orphan_temps(self.root / file, psutil.pid_exists)
+            remove_orphan_temps_in(self.root / ".onboard" / "candidates" / cand.name, psutil.pid_exists)
             conflicts = journal.undo(None, records)
             if conflicts:
                 raise WorkflowError(Exit.CONFLICT, f"an interrupted {step.kind} ({step.from_state} -> "

@@ -32,22 +32,25 @@ def status_json(conn, name: str) -> dict[str, Any]:
             "final": cand.state in FINAL_STATES, "version": cand.version, "updated_at": cand.updated_at,
             "options": {k: v for k, v in cand.options.items() if not k.startswith("_")},
             "guards": guards, "predicted_vs_measured": queries.predicted_vs_measured(conn, cand),
-            "next": _next(cand, guards, interrupted),
-            **({"interrupted": _describe(interrupted)} if interrupted else {})}
+            "next": _next(cand, guards, interrupted, queries.started(conn, cand)),
+            **({"interrupted": _describe(cand, interrupted)} if interrupted else {})}
 
 
-def _describe(step) -> str:
-    return (f"a {step.kind} ({step.from_state} -> {step.to_state}) started {step.started_at} was interrupted; "
-            "the next advance, rollback or abandon undoes it first")
+def _describe(cand, step) -> str:
+    then = (f"`onboard start {cand.name}` undoes it and starts again" if step.kind == "start"
+            else "the next advance, rollback or abandon undoes it first")
+    return f"a {step.kind} ({step.from_state} -> {step.to_state}) started {step.started_at} was interrupted; {then}"
 
 
-def _next(cand, guards: list[dict[str, Any]], interrupted) -> str | None:
+def _next(cand, guards: list[dict[str, Any]], interrupted, started: bool) -> str | None:
     if cand.state == "abandoned":
         return None
     if cand.state == "onboarded":
         return None
-    if interrupted is not None:
-        return f"onboard advance {cand.name}"
+    if not started:  # a start cut short (a crash): it runs again
+        return f"onboard start {cand.name}"
+    if interrupted is not None:  # the command that was cut short, which undoes its step and goes on
+        return f"onboard {interrupted.kind if interrupted.kind in ('rollback', 'abandon') else 'advance'} {cand.name}"
     phase = BY_NAME[cand.state]
     if not phase.built:
         return f"onboard rollback {cand.name}  (the {phase.name} phase is not built yet)"
