@@ -43,14 +43,12 @@ def _describe(cand, step) -> str:
 
 
 def _next(cand, guards: list[dict[str, Any]], interrupted, started: bool) -> str | None:
-    if cand.state == "abandoned":
-        return None
-    if cand.state == "onboarded":
-        return None
     if not started:  # a start cut short (a crash): it runs again
         return f"onboard start {cand.name}"
     if interrupted is not None:  # the command that was cut short, which undoes its step and goes on
         return f"onboard {interrupted.kind if interrupted.kind in ('rollback', 'abandon') else 'advance'} {cand.name}"
+    if cand.state in FINAL_STATES:
+        return None
     phase = BY_NAME[cand.state]
     if not phase.built:
         return f"onboard rollback {cand.name}  (the {phase.name} phase is not built yet)"
