@@ -74,6 +74,12 @@ class NotBuilt(Exception):
     """Raised by a phase (or part of one) that later work will build."""
 
 
+def candidate_work_dir(root: Path, name: str) -> Path:
+    """``.onboard/candidates/<name>/``: a candidate's caches and logs (not the person's files, not
+    journalled; the engine's recovery cleans a dead writer's temp files there)."""
+    return Path(root) / ".onboard" / "candidates" / name
+
+
 @dataclass
 class PhaseContext:
     """What a phase handler or guard sees: the candidate, its repository and a journalled writer."""
@@ -92,8 +98,7 @@ class PhaseContext:
 
     @property
     def work_dir(self) -> Path:
-        """``.onboard/candidates/<name>/``: caches and logs (not the person's files, not journalled)."""
-        path = self.root / ".onboard" / "candidates" / self.name
+        path = candidate_work_dir(self.root, self.name)
         path.mkdir(parents=True, exist_ok=True)
         return path
 

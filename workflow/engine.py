@@ -22,10 +22,10 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from phases import BY_NAME, PHASES
-from phases.contract import GuardResult, Phase, PhaseContext
+from phases.contract import GuardResult, Phase, PhaseContext, candidate_work_dir
 import psutil
 
-from store import crashpoints, lease
+from store import crashpoints, lease, queries
 from store.atomic import remove_orphan_temps, remove_orphan_temps_in
 from store.db import open_db, utcnow
 from store.journal import Journal
@@ -85,8 +85,7 @@ class Engine:
     @staticmethod
     def _started(session: Session, cand: Candidate) -> bool:
         """Whether the candidate's start step ever finished (else `start` may run it again)."""
-        return session.scalar(select(Step.id).where(Step.candidate_id == cand.id, Step.kind == "start",
-                                                    Step.status == "done").limit(1)) is not None
+        return queries.started(session.connection(), cand)
 
     def advance(self, name: str, opts: dict[str, Any]) -> int:
         with self._leased(name) as cand:
@@ -300,7 +299,7 @@ class Engine:
             records = journal.records([step.id])
             for file in {r.file for r in records} | {"models.conf"}:
                 remove_orphan_temps(self.root / file, psutil.pid_exists)
-            remove_orphan_temps_in(self.root / ".onboard" / "candidates" / cand.name, psutil.pid_exists)
+            remove_orphan_temps_in(candidate_work_dir(self.root, cand.name), psutil.pid_exists)
             conflicts = journal.undo(None, records)
             if conflicts:
                 raise WorkflowError(Exit.CONFLICT, f"an interrupted {step.kind} ({step.from_state} -> "
