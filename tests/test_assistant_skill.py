@@ -23,11 +23,8 @@ What is checked, against the real code and real output (nothing here is a copy o
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -289,13 +286,7 @@ def test_field_references_follow_the_convention():
 
 # -- the JSON the real commands print ----------------------------------------------------------------
 
-def _require_evalplus() -> None:
-    proc = subprocess.run([sys.executable, "-c", "import evalplus.evaluate"], capture_output=True, text=True)
-    if proc.returncode != 0:
-        msg = f"the bench extra is not installed (bash scripts/install-bench.sh): {proc.stderr.strip()[-200:]}"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
+from tests.test_benchmark_real import _require_evalplus  # noqa: E402  (the bench extra, or skip/fail)
 
 
 @dataclass
