@@ -118,6 +118,11 @@ class PhaseContext:
     def write_file(self, relpath: str, text: str | None) -> bool:
         return self._journal().write_file(self.step, relpath, text)
 
+    def edit_text(self, relpath: str, new_text: str, label: str) -> bool:
+        """Change a person's own file (their table, listing, script) into ``new_text``: journalled as
+        the runs of lines that changed, so rollback removes exactly those (``store.journal``)."""
+        return self._journal().edit_text(self.step, relpath, new_text, label)
+
     def writing(self) -> AbstractContextManager[None]:
         """Hold the repository's write lock while rendering a shared file from the repository's current
         state and writing it, so another candidate's write cannot fall in between and be lost."""

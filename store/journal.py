@@ -2,7 +2,10 @@
 
 A change is one *place* in one file: a section of models.conf (``conf_section``), a marked block of
 a shared Markdown file (``block``: ``<!-- BEGIN onboard: id -->`` ... ``<!-- END onboard: id -->``,
-e.g. one model's section of docs/client-settings.md) or a whole file the candidate owns (``file``). The record holds the place's text before and after. Undoing checks that
+e.g. one model's section of docs/client-settings.md), a whole file the candidate owns (``file``), or
+a run of lines added or changed in a person's own file (``hunk``: a row of their table, an entry of
+their listing, a section of their doc, an entry of their script's dict), found again by its text and
+the unchanged lines around it. The record holds the place's text before and after. Undoing checks that
 the place still holds exactly what we wrote; if a person or another candidate changed it since,
 that is a conflict: reported, never overwritten. Every other byte of the file is left alone.
 
@@ -12,8 +15,10 @@ Write protocol per change (the crash-safety tests kill the process at each named
 """
 from __future__ import annotations
 
+import difflib
 import functools
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +132,27 @@ class Journal:
         crashpoints.reach("after_file_write")
         return True
 
+    @_locked
+    def edit_text(self, step: Step, relpath: str, new_text: str, label: str) -> bool:
+        """Change a person's own file into ``new_text``, journalled hunk by hunk (False if no change).
+
+        ``new_text`` is the file's current text with edits made by meaning (a row added to a table,
+        an entry to a dict); every run of changed lines becomes one ``hunk`` record labelled ``label``
+        with the unchanged lines around it, so that a rollback removes exactly those lines wherever
+        they are by then, and reports a conflict when a person changed them since. Callers compute
+        ``new_text`` from the current text under the repository's write lock (``PhaseContext.writing``).
+        """
+        path = self._path(relpath)
+        old_text = read_text(path)
+        if old_text == new_text:
+            return False
+        hunks = text_hunks(old_text or "", new_text)
+        for before, after, context in hunks:
+            self._record(step, relpath, "hunk", json.dumps({"label": label, **context}), before, after)
+        write_atomic(path, new_text)
+        crashpoints.reach("after_file_write")
+        return True
+
     # -- undo -------------------------------------------------------------------------------------
     def conflicts(self, records: list[UndoRecord]) -> list[Conflict]:
         """Places among ``records`` that hold neither our last text there nor the text before it.
@@ -204,12 +230,32 @@ class Journal:
             return self._conf().section_text(rec.key)
         if rec.kind == "block":
             return find_block(read_text(self._path(rec.file)) or "", rec.key)
+        if rec.kind == "hunk":
+            lines = _lines(read_text(self._path(rec.file)) or "")
+            context = json.loads(rec.key)
+            for text in (rec.after, rec.before):
+                if _locate(lines, _lines(text or ""), context) is not None:
+                    return text
+            return _CHANGED
         return read_text(self._path(rec.file))
 
     def _place(self, rec: UndoRecord) -> str:
+        if rec.kind == "hunk":
+            return json.loads(rec.key).get("label") or "lines"
         return {"conf_section": f"section [{rec.key}]", "block": f"block '{rec.key}'"}.get(rec.kind, "whole file")
 
     def _restore(self, rec: UndoRecord, text: str | None) -> None:
+        if rec.kind == "hunk":
+            path = self._path(rec.file)
+            lines = _lines(read_text(path) or "")
+            context = json.loads(rec.key)
+            current = _lines(rec.after if text == rec.before else rec.before or "")
+            at = _locate(lines, current, context)
+            if at is None:  # conflicts() ran first; the place moved meanwhile: never guess
+                raise RuntimeError(f"{rec.file}: {self._place(rec)} not found")
+            lines[at:at + len(current)] = _lines(text or "")
+            write_atomic(path, "".join(lines))
+            return
         if rec.kind == "file":
             self._apply_file(self._path(rec.file), text)
             return
@@ -233,6 +279,50 @@ class Journal:
             remove_file(path)
         else:
             write_atomic(path, text)
+
+
+_CHANGED = "\0changed since onboard wrote it\0"  # a hunk's place holding neither its text before nor after
+_CONTEXT_LINES = 3
+
+
+def _lines(text: str) -> list[str]:
+    """Lines with their own endings (``\n`` or ``\r\n`` kept), so a CRLF file stays CRLF."""
+    return [line for line in re.split(r"(?<=\n)", text) if line]
+
+
+def text_hunks(old: str, new: str) -> list[tuple[str, str, dict[str, list[str]]]]:
+    """The runs of lines that differ between ``old`` and ``new``: ``(before, after, context)`` each,
+    context = up to three lines of ``old`` above (``above``) and below (``below``) the run.
+
+    Each run is its own record, so a person's edit of one added row conflicts with that row only; a
+    context line that another run changed is tolerated by ``_locate``, which falls back to less context.
+    """
+    a, b = _lines(old), _lines(new)
+    matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
+    return [("".join(a[i1:i2]), "".join(b[j1:j2]),
+             {"above": a[max(0, i1 - _CONTEXT_LINES):i1], "below": a[i2:i2 + _CONTEXT_LINES]})
+            for op, i1, i2, j1, j2 in matcher.get_opcodes() if op != "equal"]
+
+
+def _locate(lines: list[str], block: list[str], context: dict[str, list[str]]) -> int | None:
+    """Where ``block`` stands in ``lines`` between its context, or None.
+
+    With as much of the context as still matches (a person may have edited a neighbouring line or
+    added a row after ours), and only where exactly one place fits: never a guess. An empty block
+    (inserted lines, looked for before the insertion) needs at least one line of context.
+    """
+    above, below = context.get("above", []), context.get("below", [])
+    for keep in range(max(len(above), len(below)), -1 if block else 0, -1) if (above or below) else [0]:
+        want_above = above[len(above) - min(keep, len(above)):]
+        want_below = below[:min(keep, len(below))]
+        found = [at for at in range(len(want_above), len(lines) - len(block) - len(want_below) + 1)
+                 if lines[at:at + len(block)] == block and lines[at - len(want_above):at] == want_above
+                 and lines[at + len(block):at + len(block) + len(want_below)] == want_below]
+        if len(found) == 1:
+            return found[0]
+        if len(found) > 1:
+            return None  # less context would only be more ambiguous
+    return None
 
 
 def _append_section_text(conf_text: str, section_text: str) -> str:

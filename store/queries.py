@@ -65,8 +65,10 @@ def open_step(conn: Connection, cand: CandidateRow) -> Any | None:
 
 
 def started(conn: Connection, cand: CandidateRow) -> bool:
-    """Whether the candidate's start step finished (a start cut short is run again by `onboard start`)."""
-    return conn.execute(text("SELECT 1 FROM steps WHERE candidate_id = :c AND kind = 'start' AND status = 'done' "
+    """Whether the candidate's start step finished (a start cut short is run again by `onboard start`);
+    an adopted candidate's adoption is its start."""
+    return conn.execute(text("SELECT 1 FROM steps WHERE candidate_id = :c AND kind IN ('start', 'adopt') "
+                             "AND status = 'done' "
                              "LIMIT 1"), {"c": cand.id}).first() is not None
 
 

@@ -74,7 +74,8 @@ class UndoRecord(Base):
     """A file change made by a step, recorded BEFORE the file is written.
 
     ``kind`` says how to undo it by meaning: ``conf_section`` (the section ``key`` of models.conf),
-    ``file`` (a whole file owned by the candidate). ``before``/``after`` hold that place's text
+    ``block`` (a marked block), ``file`` (a whole file owned by the candidate), ``hunk`` (lines changed
+    in a person's file; ``key`` holds its label and the unchanged lines around it). ``before``/``after`` hold that place's text
     (None = absent). ``state``: pending (recorded, maybe written), undone.
     """
 

@@ -333,7 +333,7 @@ def walk(tmp_path_factory, llama_server_bin) -> Walk:
         run("start", name)
         status("evaluate")
         run("advance", name, code=Exit.GUARD)  # no quant chosen
-        run("advance", name, "--download", code=Exit.USAGE)  # an option of another phase
+        run("advance", name, "--download", code=Exit.WRONG_STATE)  # an option of another phase
         run("rollback", name, code=Exit.WRONG_STATE)  # nothing before evaluate
         run("advance", name, "--quant", "Q8_0")
         status("download")

@@ -112,7 +112,7 @@ def test_errors_name_the_problem_and_use_the_documented_exit_codes(repo):
     unknown = repo.onboard("status", "tiny-lama")
     assert unknown.returncode == 3 and "did you mean tiny-llama" in unknown.stderr
     wrong_phase = repo.onboard("advance", NAME, "--download")
-    assert wrong_phase.returncode == 2 and "--download applies to the download phase" in wrong_phase.stderr
+    assert wrong_phase.returncode == 4 and "--download applies to the download phase" in wrong_phase.stderr
     bad_quant = repo.onboard("advance", NAME, "--quant", "Q3_K_XL")
     assert bad_quant.returncode == 6 and "Q8_0" in bad_quant.stderr
     escape = repo.onboard("start", "../etc")

@@ -8,6 +8,8 @@ import importlib
 
 import click
 
+from workflow.exit_codes import Exit
+
 # command name -> module under workflow.commands (one module per command, pipx style)
 COMMANDS: dict[str, str] = {
     "start": "start",
@@ -24,6 +26,10 @@ COMMANDS: dict[str, str] = {
     "samplers": "samplers",
     "docs": "docs",
     "serve": "serve",
+    "init": "init",
+    "adopt": "adopt",
+    "export": "export",
+    "doctor": "doctor",
 }
 
 
@@ -68,8 +74,44 @@ def cli(ctx: click.Context, root: str | None, db: str | None) -> None:
     ctx.obj = {"root": root, "db": db}
 
 
+class Terminated(BaseException):
+    """SIGTERM, raised where the process is, so that a step in progress is undone on the way out
+    exactly as for Ctrl-C (the engine puts a step's files back on any BaseException)."""
+
+
+def _terminate(signum: int, _frame: object) -> None:
+    raise Terminated(signum)
+
+
+
+
 def main() -> None:
-    cli(prog_name="onboard")
+    """Run the CLI; Ctrl-C ends with 130 and SIGTERM with 143 (never "Aborted!" with 1, which would
+    read as a guard holding the candidate back), saying that nothing was left half-done."""
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        code = cli.main(prog_name="onboard", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as err:  # usage errors: click's own message and code (2)
+        err.show()
+        sys.exit(err.exit_code)
+    except (KeyboardInterrupt, click.exceptions.Abort):
+        _stopped("interrupted (Ctrl-C)")
+        sys.exit(Exit.INTERRUPTED)
+    except Terminated:
+        _stopped("terminated (SIGTERM)")
+        sys.exit(Exit.TERMINATED)
+    sys.exit(code if isinstance(code, int) else 0)  # --help and --version return their code here
+
+
+def _stopped(how: str) -> None:
+    click.echo(f"onboard: {how}. A step in progress was undone, so files and the database are as before "
+               "it; `onboard status NAME` shows where the candidate stands, and the same command goes on "
+               "from there.", err=True)
 
 
 if __name__ == "__main__":

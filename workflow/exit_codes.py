@@ -15,6 +15,8 @@ class Exit(IntEnum):
     CONFLICT = 7  # rollback would overwrite someone's edit
     EXTERNAL = 8  # llama-server, EvalPlus or the hub failed
     NOT_BUILT = 9  # the phase or feature is not built yet
+    INTERRUPTED = 130  # Ctrl-C (128 + SIGINT): the step in progress was undone
+    TERMINATED = 143  # SIGTERM (128 + 15): the step in progress was undone
 
 
 MEANING: dict[Exit, str] = {
@@ -28,4 +30,6 @@ MEANING: dict[Exit, str] = {
     Exit.CONFLICT: "conflict: undoing would overwrite someone else's edit",
     Exit.EXTERNAL: "an external program failed (llama-server, EvalPlus, the hub), or the disk is full",
     Exit.NOT_BUILT: "that phase or feature is not built yet",
+    Exit.INTERRUPTED: "interrupted by Ctrl-C: the step in progress was undone; the same command goes on",
+    Exit.TERMINATED: "terminated (SIGTERM): the step in progress was undone; the same command goes on",
 }

@@ -108,6 +108,9 @@ def _domain_exit(err: Exception) -> int | None:
     atomic = sys.modules.get("store.atomic")
     if atomic is not None and isinstance(err, atomic.OutsideRepository):
         return Exit.BAD_INPUT
+    db = sys.modules.get("store.db")
+    if db is not None and isinstance(err, db.DatabaseProblem):
+        return Exit.BAD_INPUT
     repo_lock = sys.modules.get("store.repo_lock")
     if repo_lock is not None and isinstance(err, repo_lock.RepositoryBusy):
         return Exit.BUSY

@@ -20,16 +20,22 @@ from workflow.exit_codes import Exit
 @contextmanager
 def read_connection(ctx: click.Context) -> Iterator[Connection | None]:
     _root, db = repo_paths(ctx)
-    if not db.exists():
+    from store.db import open_for_reading
+
+    engine = open_for_reading(db)  # checked; brought up to date where it may be written
+    if engine is None:
         yield None
         return
-    from store.db import make_engine
-    from store.migrations import migrate
+    from sqlalchemy.exc import DatabaseError
 
-    engine = make_engine(db)
-    migrate(engine)  # an older database is brought up to date, as any command would
-    with engine.connect() as conn:
-        yield conn
+    from store.db import DatabaseProblem
+
+    try:
+        with engine.connect() as conn:
+            yield conn
+    except DatabaseError as err:  # a page damaged beyond the header: named, never a traceback
+        raise DatabaseProblem(db, f"cannot be read ({str(err.orig).splitlines()[0]})",
+                              "run `onboard doctor` to see what can be recovered") from None
 
 
 def find_candidate(conn: Connection | None, name: str) -> queries.CandidateRow:

@@ -15,6 +15,8 @@ import click
 
 from workflow.exit_codes import Exit
 
+MAX_CTX = 1 << 26  # 64 Mi tokens: more than any model's context; a larger number is a typo, refused with the option named
+
 
 def _split(value: str | None) -> tuple[float, ...] | None:
     from llamacpp.errors import BadInput
@@ -61,21 +63,22 @@ def _table(plan_json: dict) -> str:
 
 @click.command(name="plan")
 @click.argument("model", type=click.Path(dir_okay=False))
-@click.option("--ctx", "ctx_n", type=int, help="Context size (default: the model's training context).")
-@click.option("--parallel", type=int, help="Server slots (default: auto = 4 slots sharing one unified cache).")
+@click.option("--ctx", "ctx_n", type=click.IntRange(1, MAX_CTX), help="Context size (default: the model's training context).")
+@click.option("--parallel", type=click.IntRange(1, 1024), help="Server slots (default: auto = 4 slots sharing one unified cache).")
 @click.option("--cache-type-k", default="f16", show_default=True, help="K cache type (f16, q8_0, q4_0, ...).")
 @click.option("--cache-type-v", default="f16", show_default=True, help="V cache type (quantized needs flash attention).")
 @click.option("--flash-attn", type=click.Choice(["on", "off", "auto"]), default="auto", show_default=True)
-@click.option("--batch", type=int, default=2048, show_default=True)
-@click.option("--ubatch", type=int, default=512, show_default=True)
+@click.option("--batch", type=click.IntRange(1, MAX_CTX), default=2048, show_default=True)
+@click.option("--ubatch", type=click.IntRange(1, MAX_CTX), default=512, show_default=True,
+              help="Physical batch; llama.cpp caps it at --batch (so does the plan, and says so).")
 @click.option("--device", "devices", multiple=True, metavar="NAME=MiB",
               help="A device and its usable memory, in llama.cpp's order (repeatable); replaces detection.")
 @click.option("--rig", "rig_path", type=click.Path(dir_okay=False), help="Rig file (TOML).")
-@click.option("--ngl", type=int, help="Layers to offload, as llama.cpp's -ngl (output layer first).")
+@click.option("--ngl", type=click.IntRange(-1, 100_000), help="Layers to offload, as llama.cpp's -ngl (output layer first).")
 @click.option("--tensor-split", help="Split proportions per device, as llama.cpp's -ts (e.g. 3,1).")
 @click.option("--override-tensor", "overrides", multiple=True, metavar="REGEX=BUF",
               help="As llama.cpp's -ot (repeatable; first match wins).")
-@click.option("--n-cpu-moe", type=int, help="Experts of the first N layers on the CPU.")
+@click.option("--n-cpu-moe", type=click.IntRange(0, 100_000), help="Experts of the first N layers on the CPU.")
 @click.option("--cpu-moe", is_flag=True, help="All experts on the CPU.")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_context
@@ -107,6 +110,10 @@ def _run(click_ctx: click.Context, model: str, *, ctx_n, parallel, cache_type_k,
         raise BadInput("no such file", path=model, fix="give the path of a local .gguf (the first shard of a split model)")
     header = read_header(model)
     rig = resolve_rig(devices=devices, rig_path=rig_path, root=_root(click_ctx))
+    if ubatch > batch:  # llama.cpp's own rule (n_ubatch = min(n_batch, n_ubatch)), said aloud
+        click.echo(f"note: --ubatch {ubatch} is larger than --batch {batch}; llama.cpp uses {batch}, so does this plan",
+                   err=True)
+        ubatch = batch
     request = PlanRequest(
         ctx=ctx_n, parallel=parallel, cache_type_k=cache_type_k, cache_type_v=cache_type_v, flash_attn=flash_attn,
         batch=batch, ubatch=ubatch, ngl=ngl, tensor_split=_split(tensor_split),

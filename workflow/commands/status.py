@@ -97,7 +97,23 @@ def render(data: dict[str, Any]) -> str:
         if g["passed"] is False and g["fix"]:
             lines.append(f"         fix: {g['fix']}")
     for m in data["predicted_vs_measured"]:
-        lines.append(f"  {m['device']} {m['what']}: predicted {m['predicted_mib']} MiB, measured {m['measured_mib']} MiB")
+        lines.append(f"  {m['device']} {m['what']}: {_measured_line(m['what'], m['predicted_mib'], m['measured_mib'])}")
     if data["next"]:
         lines.append(f"  next: {data['next']}")
     return "\n".join(lines)
+
+
+GAP = 0.15  # beyond this share the gap is worth a sentence: the planner's compute model is checked to 15%
+
+
+def _measured_line(what: str, predicted: float | None, measured: float | None) -> str:
+    """Predicted beside measured, in MiB to 0.1 as a person reads them, and a large gap explained."""
+    mib = lambda x: "?" if x is None else f"{x:,.1f} MiB"  # noqa: E731
+    line = f"predicted {mib(predicted)}, measured {mib(measured)}"
+    if predicted and measured is not None and abs(measured / predicted - 1) > GAP:
+        ratio = measured / predicted
+        why = ("the profile phase scales later compute predictions on this rig and backend by the measured ratio"
+               if what == "compute" else "this buffer follows llama.cpp's rules exactly, so the server ran another "
+               "placement or build than planned: compare the log with `onboard plan`")
+        line += f" (x{ratio:.2f} of the prediction: {why})"
+    return line
