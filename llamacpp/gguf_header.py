@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import struct
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -394,6 +395,13 @@ def split_shard_paths(path: str | Path) -> list[Path] | None:
 
 
 def _read_local(path: Path, max_array_items: int) -> ShardHeader:
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None  # the open below names what is wrong
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a FIFO would block forever
+        raise GGUFFormatError("is a FIFO, socket or device, not a GGUF file", path=str(path),
+                              fix="give the path of the .gguf file itself")
     try:
         with open(path, "rb") as f:
             size = os.fstat(f.fileno()).st_size

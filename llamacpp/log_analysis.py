@@ -872,6 +872,9 @@ def analyze_file(path: str | Path) -> LogReport:
     if str(path) == "-":
         report = _analyze_blocks(_binary_blocks(sys.stdin.buffer, source))
     else:
+        from .input_files import check_regular
+
+        check_regular(path, "llama-server log")  # a FIFO would block, a device never end
         try:
             with open(path, "rb") as stream:
                 report = _analyze_blocks(_binary_blocks(stream, source))

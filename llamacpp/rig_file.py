@@ -265,14 +265,12 @@ def read_rig_toml(path: str | Path) -> dict[str, Any]:
 
 def _read_text(path: str | Path) -> str:
     """The file's text; missing, unreadable or not UTF-8: BadInput naming it (and the line)."""
-    p = Path(path)
-    try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
+    from .input_files import read_bytes_limited
+
+    raw = read_bytes_limited(path, "rig file")
+    if raw is None:
         raise BadInput("rig file not found", path=str(path),
-                       fix="check the path, or copy one of rigs/*.toml and edit it") from None
-    except OSError as err:
-        raise BadInput(f"cannot read rig file: {err.strerror}", path=str(path)) from None
+                       fix="check the path, or copy one of rigs/*.toml and edit it")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -124,12 +124,11 @@ class ModelsConf:
     @classmethod
     def load(cls, path: str | Path) -> ModelsConf:
         """Read and parse a file; a missing file is an empty conf (the first profile creates it)."""
-        try:
-            data = Path(path).read_bytes()
-        except FileNotFoundError:
+        from llamacpp.input_files import read_bytes_limited
+
+        data = read_bytes_limited(path, "models.conf")  # never a FIFO, a device or a huge file
+        if data is None:
             return cls.parse("", str(path))
-        except OSError as err:
-            raise BadInput(f"cannot read: {err.strerror}", path=str(path)) from None
         try:
             text = data.decode("utf-8")
         except UnicodeDecodeError as err:

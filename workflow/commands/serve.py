@@ -52,7 +52,7 @@ def command(ctx: click.Context, profile_id: str, dry_run: bool, port: int | None
     try:
         root = find_root((ctx.obj or {}).get("root"))
         conf_path = root / "models.conf"
-        if not conf_path.is_file():
+        if not conf_path.exists():
             raise BadInput("no models.conf here", path=str(conf_path), fix="pass --root DIR of your repository")
         conf = ModelsConf.load(conf_path)
         section = conf.section(profile_id)
