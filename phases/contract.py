@@ -94,7 +94,8 @@ class PhaseContext:
 
     @property
     def profile_id(self) -> str:
-        return profile_id(self.name)
+        """The candidate's models.conf section: chosen at start (``--profile-id``), else NAME as a slug."""
+        return self.options.get("profile_id") or profile_id(self.name)
 
     @property
     def work_dir(self) -> Path:

@@ -34,6 +34,19 @@ from store.schema import Step, UndoRecord
 MODELS_CONF = "models.conf"
 
 
+class SectionNotOurs(ValueError):
+    """A models.conf section onboard would write exists and was not created by this candidate: a
+    person's hand-written profile (or another candidate's) is never changed (exit 6)."""
+
+    def __init__(self, path: Path, line: int, section_id: str) -> None:
+        super().__init__(
+            f"{path}:{line}: section [{section_id}] exists and was not written by onboard for this candidate; "
+            "onboard never changes a section it did not create\n"
+            f"  fix: give the candidate another profile id (onboard abandon NAME --undo, then onboard start NAME "
+            f"--profile-id ID), or rename or remove [{section_id}] yourself")
+        self.section_id = section_id
+
+
 @dataclass(frozen=True)
 class Conflict:
     """A place that changed since onboard wrote it; undoing would overwrite someone's edit."""
@@ -90,16 +103,31 @@ class Journal:
     @_locked
     def set_conf_section(self, step: Step, section_id: str, values: dict[str, str],
                          comments: list[str] | tuple[str, ...] = ()) -> bool:
-        """Write profile ``section_id`` into models.conf (replacing one that exists). False if no change."""
+        """Write profile ``section_id`` into models.conf (replacing one this candidate wrote). False if
+        no change; :class:`SectionNotOurs` when the section exists and this candidate did not create it."""
         conf = self._conf()
+        existing = conf.section(section_id)
+        if existing is not None and not self.created_section(section_id):
+            raise SectionNotOurs(self._path(MODELS_CONF), existing.line, section_id)
         new = conf.with_section(section_id, values, list(comments))
         return self._change_conf(step, conf, new, section_id)
+
+    def created_section(self, section_id: str) -> bool:
+        """Whether this candidate created models.conf section ``section_id`` (a live record of it
+        writing the section where there was none): onboard changes only the sections it created."""
+        with self.sessions() as session:
+            return session.scalar(select(UndoRecord.id).where(
+                UndoRecord.candidate_id == self.candidate_id, UndoRecord.kind == "conf_section",
+                UndoRecord.key == section_id, UndoRecord.before.is_(None), UndoRecord.state == "pending").limit(1)) \
+                is not None
 
     @_locked
     def remove_conf_section(self, step: Step, section_id: str) -> bool:
         conf = self._conf()
         if conf.section(section_id) is None:
             return False
+        if not self.created_section(section_id):
+            raise SectionNotOurs(self._path(MODELS_CONF), conf.section(section_id).line, section_id)
         return self._change_conf(step, conf, conf.without_section(section_id), section_id)
 
     @_locked

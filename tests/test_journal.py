@@ -43,11 +43,23 @@ def test_undo_removes_only_the_added_section(repo):
     assert (root / "models.conf").read_text() == PERSON
 
 
-def test_undo_restores_a_replaced_section_byte_for_byte(repo):
+def test_a_section_this_candidate_did_not_create_is_never_written(repo):
+    from store.journal import SectionNotOurs
+
     root, journal = repo
     step = journal.open_step("advance", "download", "profile", [])
-    journal.set_conf_section(step, "qwen-7b", {"NAME": "Qwen 7B", "MODEL": "other.gguf"}, [])
-    assert "other.gguf" in (root / "models.conf").read_text()
+    with pytest.raises(SectionNotOurs, match=r"models.conf:2: section \[qwen-7b\] exists"):
+        journal.set_conf_section(step, "qwen-7b", {"NAME": "Qwen 7B", "MODEL": "other.gguf"}, [])
+    with pytest.raises(SectionNotOurs):
+        journal.remove_conf_section(step, "qwen-7b")
+    assert (root / "models.conf").read_text() == PERSON and journal.records([step.id]) == []
+
+
+def test_a_section_this_candidate_created_may_be_rewritten_and_is_undone_in_order(repo):
+    root, journal = repo
+    step = _write_profile(journal)
+    journal.set_conf_section(step, "tiny", {"NAME": "Tiny", "MODEL": "models/Tiny/Q8_0/t.gguf", "SPEED": "9 t/s"}, [])
+    assert "SPEED=9 t/s" in (root / "models.conf").read_text()
     journal.undo(journal.open_step("rollback", "profile", "download", []), journal.records([step.id]))
     assert (root / "models.conf").read_text() == PERSON
 

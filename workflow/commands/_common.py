@@ -105,6 +105,9 @@ def _db_path() -> str:
 
 
 def _domain_exit(err: Exception) -> int | None:
+    journal = sys.modules.get("store.journal")
+    if journal is not None and isinstance(err, journal.SectionNotOurs):
+        return Exit.BAD_INPUT
     atomic = sys.modules.get("store.atomic")
     if atomic is not None and isinstance(err, atomic.OutsideRepository):
         return Exit.BAD_INPUT

@@ -135,6 +135,14 @@ def _run(click_ctx: click.Context, model: str, *, ctx_n, parallel, cache_type_k,
     click.echo("")
     click.echo(_table(data) + "   (MiB)")
     click.echo("")
+    from workflow.memory_bars import device_rows
+
+    for line in device_rows([{"name": d["name"], "capacity": d["capacity_mib"],
+                              "predicted": {"weights": d["weights_mib"], "kv": d["kv_mib"], "compute": d["compute_mib"],
+                                            "overhead": (d["overhead_mib"] or 0) + (d.get("output_mib") or 0)}}
+                             for d in data["devices"]]):
+        click.echo(line)
+    click.echo("")
     click.echo("llama-server " + " ".join(_quote(a) for a in data["args"]))
     for w in data["warnings"]:
         click.echo(f"warning: {w}")

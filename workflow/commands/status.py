@@ -96,11 +96,26 @@ def render(data: dict[str, Any]) -> str:
         lines.append(f"  [{mark}] {g['name']}: {g['reason']}{when}")
         if g["passed"] is False and g["fix"]:
             lines.append(f"         fix: {g['fix']}")
+    lines += _bars(data)
     for m in data["predicted_vs_measured"]:
         lines.append(f"  {m['device']} {m['what']}: {_measured_line(m['what'], m['predicted_mib'], m['measured_mib'])}")
     if data["next"]:
         lines.append(f"  next: {data['next']}")
     return "\n".join(lines)
+
+
+def _bars(data: dict[str, Any]) -> list[str]:
+    """Memory bars per device: the plan's prediction, and beside it what the test phase measured."""
+    from workflow.memory_bars import device_rows
+
+    planned = (data["options"].get("plan") or {}).get("devices") or {}
+    measured: dict[str, dict[str, float | None]] = {}
+    for m in data["predicted_vs_measured"]:  # the newest measurement of each device and buffer wins
+        measured.setdefault(m["device"], {})[m["what"]] = m["measured_mib"]
+    devices = [{"name": name, "capacity": d.get("capacity_mib"),
+                "predicted": {k: d.get(f"{k}_mib") for k in ("weights", "kv", "compute")},
+                "measured": measured.get(name)} for name, d in planned.items()]
+    return device_rows(devices)
 
 
 GAP = 0.15  # beyond this share the gap is worth a sentence: the planner's compute model is checked to 15%
