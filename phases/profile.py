@@ -158,6 +158,34 @@ def prepare(ctx: PhaseContext) -> None:
         ctx.echo(f"  {line}")
     if not plan.fits:
         ctx.echo("The plan does NOT fit this rig with its margins: see the guard below.")
+    show_references(ctx, plan, header)
+
+
+def show_references(ctx: PhaseContext, plan, header) -> None:
+    """Print the person's tested profiles nearest to this plan and the lessons of
+    docs/lessons_learned.md that apply, and keep them in the options (``status --json``).
+
+    Why here: the person checks a new plan against what they already tuned and wrote down; a
+    repository without tested profiles or lessons (a template repository) shows nothing, and a
+    reference file that cannot be read is a warning naming it, never a failed phase.
+    """
+    from llamacpp.errors import BadInput
+    from phases import profile_references as refs
+    from phases.bench_profile import is_thinking
+
+    try:
+        thinking = is_thinking(ctx)
+    except (BadInput, OSError) as err:  # an unreadable card only loses the lessons about thinking models
+        ctx.echo(f"warning: {ctx.card_path().relative_to(ctx.root)} not read for the lessons: {err}")
+        thinking = False
+    found = refs.find(ctx.root, refs.plan_facts(plan, header, sources.model_path(ctx), thinking=thinking),
+                      exclude=(ctx.profile_id,))
+    for line in found.lines():
+        ctx.echo(line)
+    if found.near or found.pitfalls:
+        ctx.options["references"] = found.to_json()
+    else:
+        ctx.options.pop("references", None)
 
 
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:

@@ -35,8 +35,7 @@ from .tensors import classify
 from .versions import output_layer_first
 
 CPU = "CPU"
-# common/common.h LLM_FFN_EXPS_REGEX (build 11434)
-FFN_EXPS_REGEX = r"\.ffn_(up|down|gate|gate_up)_(ch|)exps"
+from ..tensor_rules import FFN_EXPS_REGEX  # noqa: E402  (re-exported: the planner's modules import it here)
 MIB = 1024.0 * 1024.0
 
 
