@@ -50,6 +50,16 @@ def utcnow() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+def ignore_work_dir(folder: Path) -> None:
+    """``.onboard/`` ignores itself for git (a ``.gitignore`` of ``*`` inside it, as pytest's cache
+    does), so that a person's repository needs no edit of its own .gitignore for onboard's state."""
+    if folder.name == ".onboard" and folder.is_dir() and not (folder / ".gitignore").exists() and os.access(folder, os.W_OK):
+        try:
+            (folder / ".gitignore").write_text("# onboard's workflow state; see docs/workflow.md\n*\n")
+        except OSError:  # a read-only or full disk: git shows the folder, nothing else changes
+            pass
+
+
 def latest_backup(path: Path) -> Path | None:
     """The newest ``<db>.bak-*`` beside the database, or None."""
     backups = sorted(Path(path).parent.glob(Path(path).name + ".bak-*"), key=lambda p: p.stat().st_mtime)
@@ -181,6 +191,7 @@ def open_db(path: Path, *, create: bool = True) -> sessionmaker[Session]:
     check_file(path)
     if create:
         path.parent.mkdir(parents=True, exist_ok=True)
+        ignore_work_dir(path.parent)
     if not writable(path):
         raise DatabaseProblem(path, "cannot be written here (a read-only folder or file)",
                               "run the command where the repository is writable, or point --db at a writable file; "
