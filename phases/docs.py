@@ -1,37 +1,172 @@
-"""Phase 8, docs: every generated block and cross-reference brought up to date with models.conf, the
-candidates and the benchmark data (README tables, client settings, the strategy guide's model
-reference table, the benchmark pipeline README, the report).
+"""Phase 8, docs: the new model entered in every place of the docs that lists the models.
 
-Why through ``phases.docs_blocks``: the same renderers serve ``onboard docs check|fix``, so what
-the phase writes is exactly what the check expects. A file that lacks a block gets it appended at its
-end (a missing file starts with a short header); text outside the blocks is never touched. Each file
-is written through the journal, so a rollback restores it unless someone edited it since (conflict).
-The guard is a clean ``docs check``.
+Two kinds of repository. One made by ``onboard init`` keeps its lists in generated blocks
+(``<!-- BEGIN GENERATED: id -->``): those are re-rendered by ``phases.docs_blocks``, the renderers
+``onboard docs check|fix`` uses, so what the phase writes is exactly what the check expects. A
+person's own repository has hand-written tables, folder trees, status lists and per-model sections
+and no markers: appending generated copies of its tables there would be wrong. There the places come
+from the repository map (``phases.repo_map``, found by meaning), and each place that must list the
+candidate but does not yet gets exactly one row, tree line, list item or section, in the style of its
+neighbours (``phases.doc_rows``), after its last entry. Nothing else in the file changes.
+
+Every edit goes through the journal as the lines it added (``PhaseContext.edit_text``), computed
+from the files' current text under the repository's write lock, so a rollback removes exactly those
+lines and reports a conflict when a person edited them since. A place the map refuses (a heading
+that appears twice, a table of models none of whose columns onboard knows, a file that is not UTF-8)
+stops the phase before anything is written, naming file:line and what to do. Running the phase again
+adds nothing: a place whose entries name the profile already has it. The guard is a clean docs check.
 """
 from __future__ import annotations
 
+from pathlib import Path
+
 from phases.contract import Guard, GuardResult, Phase, PhaseContext
+
+# roles whose places list production profiles (bench-profiles lists bench profiles, generated blocks render)
+_MODEL_ROLES = ("target-models", "switching", "structure", "hierarchy", "roadmap-status", "capabilities",
+                "samplers", "model-notes", "model-reference", "bench-profiles")
 
 
 def prepare(ctx: PhaseContext) -> None:
-    from phases import docs_blocks
+    from phases.docs_check import hand_written
+    from phases.repo_map import build_map
 
-    with ctx.writing():  # whole files rendered from the repository: no other command's write in between
-        changes = docs_blocks.complete(ctx.root)
-        for relpath, text in changes.items():
-            ctx.write_file(relpath, text)
-    ctx.echo("Docs updated: " + (", ".join(changes) if changes else "nothing to change"))
-    problems = docs_blocks.check(ctx.root)
+    rmap = build_map(ctx.root)
+    _refuse_unreadable(ctx.root, rmap)  # before anything is written
+    if not hand_written(rmap):  # the same decision as the docs check's
+        _generated_blocks(ctx, append_missing=True)
+    else:
+        if any(p.kind == "block" and p.role != "model-notes" for p in rmap.places):
+            _generated_blocks(ctx, append_missing=False)
+        added = enter_model(ctx)
+        if added:
+            ctx.echo(f"Docs: [{ctx.profile_id}] entered in {len(added)} place(s):")
+            for label in added:
+                ctx.echo(f"  {label}")
+        else:
+            ctx.echo(f"Docs: every place that lists the models already has [{ctx.profile_id}]")
+    problems = _check(ctx.root)
     if problems:
         ctx.echo("Still inconsistent (these need a person):")
         for p in problems:
             ctx.echo(f"  {p}")
 
 
-def _consistent(ctx: PhaseContext) -> GuardResult:
+def _refuse_unreadable(root: Path, rmap) -> None:
+    """The map's refusals as BadInput: the first one names its file:line and fix, the count of the rest."""
+    from phases.repo_map import map_problems
+
+    problems = map_problems(root, rmap)
+    if problems:
+        from llamacpp.errors import BadInput
+
+        first = problems[0]
+        more = "" if len(problems) == 1 else f" (and {len(problems) - 1} more: " + "; ".join(
+            f"{p.path}:{p.line}" for p in problems[1:]) + ")"
+        raise BadInput(first.message + more, path=first.path, line=first.line, fix=first.fix)
+
+
+def _generated_blocks(ctx: PhaseContext, *, append_missing: bool) -> None:
+    """A repository made by ``onboard init``: its generated blocks re-rendered (missing ones appended
+    only where the repository has no hand-written places, so a person's tables never get a copy)."""
     from phases import docs_blocks
 
-    problems = docs_blocks.check(ctx.root)
+    with ctx.writing():  # whole files rendered from the repository: no other command's write in between
+        blocks = docs_blocks.REPOSITORY_BLOCKS
+        if not append_missing:
+            blocks = tuple(b for b in blocks if _has_block(ctx.root / b.file, b.id))
+        changes = docs_blocks.complete(ctx.root, blocks)
+        for relpath, text in changes.items():
+            ctx.write_file(relpath, text)
+    ctx.echo("Docs updated: " + (", ".join(changes) if changes else "nothing to change"))
+
+
+def _has_block(path: Path, block_id: str) -> bool:
+    from store.atomic import read_text
+
+    return f"<!-- BEGIN GENERATED: {block_id} -->" in (read_text(path) or "")
+
+
+def must_list(place, bench_exists: bool) -> bool:
+    """Must this place list the candidate? Places that list every model do; the benchmark pipeline's
+    profile table does once the candidate has a bench profile; places listing some models only do not."""
+    if place.kind == "block" or place.role not in _MODEL_ROLES:
+        return False
+    if place.role == "bench-profiles":
+        return bench_exists
+    return bool(place.per_model)
+
+
+def is_listed(place, facts: dict, identities: set[str], doc_text: str) -> bool:
+    """Does the place already have the candidate's entry? By the map's entries; a tree by its folder
+    lines (a folder several profiles share names none of them in the entries); a settings-by-model
+    table by its header cells."""
+    from phases import doc_rows
+    from phases.doc_fields import names_profile
+
+    if place.kind == "tree":
+        return doc_rows.tree_shows(place, facts, doc_text)
+    if any(pid == facts["profile"] for _line, pid in place.entries):
+        return True
+    if place.kind == "table":
+        from store.markdown_doc import parse
+
+        table = doc_rows.table_at(place, parse(doc_text))
+        if doc_rows.is_transposed(table):
+            return any(names_profile(cell, identities) for cell in table.header[1:])
+    return False
+
+
+def enter_model(ctx: PhaseContext) -> list[str]:
+    """Add the candidate's entry to every hand-written place that lacks it; returns what was added where."""
+    from phases import doc_rows
+    from phases.doc_fields import profile_identities
+    from phases.repo_map import build_map
+    from store.atomic import read_text
+    from store.models_conf import ModelsConf
+
+    pid = ctx.profile_id
+    added: list[str] = []
+    with ctx.writing():  # the places and the files' text as they are now, no other write in between
+        conf = ModelsConf.load(ctx.root / "models.conf")
+        section = conf.section(pid)
+        if section is None:
+            from llamacpp.errors import BadInput
+
+            raise BadInput(f"models.conf has no [{pid}] profile", path=str(ctx.root / "models.conf"),
+                           fix=f"onboard rollback {ctx.name} back to the profile phase, which writes it")
+        identities = profile_identities(section, ctx.root)
+        bench = conf.section(f"bench-{pid}") is not None
+        facts = doc_rows.model_facts(ctx.root, pid, ctx.options)
+        rmap = build_map(ctx.root)
+        _refuse_unreadable(ctx.root, rmap)
+        places = [p for p in rmap.places if must_list(p, bench)]
+        # bottom to top within a file: an insertion never moves the lines of a place above it
+        for place in sorted(places, key=lambda p: (p.file, -p.line)):
+            text = read_text(ctx.root / place.file) or ""
+            if is_listed(place, facts, identities, text):
+                continue
+            try:
+                new_text, lines, at = doc_rows.add_entry(place, facts, text)
+            except ValueError as err:
+                ctx.echo(f"  {place.file}:{place.line}: not changed ({err}); add [{pid}] there by hand")
+                continue
+            what = {"table": "row", "tree": "line", "list": "item", "sections": "section"}.get(place.kind, "entry")
+            label = f"{place.file}:{at + 1} {place.kind} '{place.heading or place.role}': {what} for {pid}"
+            if ctx.edit_text(place.file, new_text, label):
+                added.append(label + f" ({len([x for x in lines if x.strip()])} line(s))")
+    return added
+
+
+def _check(root: Path) -> list[str]:
+    """The docs check (``onboard docs check``): generated blocks, or a person's places by meaning."""
+    from phases import docs_check
+
+    return docs_check.check(root)
+
+
+def _consistent(ctx: PhaseContext) -> GuardResult:
+    problems = _check(ctx.root)
     if problems:
         more = f" (and {len(problems) - 3} more)" if len(problems) > 3 else ""
         return GuardResult(False, "; ".join(problems[:3]) + more, fix="onboard docs fix, then edit what it names")
