@@ -117,8 +117,10 @@ def is_listed(place, facts: dict, identities: set[str], doc_text: str) -> bool:
     return False
 
 
-def enter_model(ctx: PhaseContext) -> list[str]:
-    """Add the candidate's entry to every hand-written place that lacks it; returns what was added where."""
+def enter_model(ctx: PhaseContext, roles: frozenset[str] | None = None) -> list[str]:
+    """Add the candidate's entry to every hand-written place that lacks it (only places of ``roles``
+    when given: the samplers phase writes the sampler row and the per-model section early); returns
+    what was added where."""
     from phases import doc_rows
     from phases.doc_fields import profile_identities
     from phases.repo_map import build_map
@@ -140,7 +142,7 @@ def enter_model(ctx: PhaseContext) -> list[str]:
         facts = doc_rows.model_facts(ctx.root, pid, ctx.options)
         rmap = build_map(ctx.root)
         _refuse_unreadable(ctx.root, rmap)
-        places = [p for p in rmap.places if must_list(p, bench)]
+        places = [p for p in rmap.places if must_list(p, bench) and (roles is None or p.role in roles)]
         # bottom to top within a file: an insertion never moves the lines of a place above it
         for place in sorted(places, key=lambda p: (p.file, -p.line)):
             text = read_text(ctx.root / place.file) or ""
@@ -176,8 +178,9 @@ def _consistent(ctx: PhaseContext) -> GuardResult:
 PHASE = Phase(
     name="docs",
     title="Docs",
-    does="updates every generated block and cross-reference (README target models, switching models, repository "
-         "structure; client settings capability and sampler tables; strategy guide model reference; pipeline README)",
+    does="enters the model in every place that lists the models, found by meaning in the person's own files (one "
+         "row per table, one line per tree, one roadmap item, one per-model section), or re-renders our generated "
+         "blocks in a repository made by `onboard init`",
     guards=(Guard("docs consistent", "`onboard docs check` finds nothing", _consistent),),
     prepare=prepare,
 )

@@ -248,7 +248,8 @@ PHASE = Phase(
     name="profile",
     title="Profile",
     does="plans the placement (strategy A/B/C/D/L, -ngl, -ts, -ot rules, cache types) and writes the "
-         "production profile into models.conf, marked NOT YET TESTED with an estimated speed",
+         "production profile into models.conf, marked NOT YET TESTED with an estimated speed; shows the person's "
+         "nearest tested profiles and the lessons from docs/lessons_learned.md that apply",
     guards=(
         Guard("profile parses", "the profile section parses and builds a command line", _profile_parses),
         Guard("model path exists", "the profile's MODEL file is there", _model_exists),

@@ -50,12 +50,28 @@ def prepare(ctx: PhaseContext) -> None:
     section = profile_values.current(ctx)
     kept = _without_sampler_flags(split_extra_args(section.values.get("EXTRA_ARGS", ""))) if section else []
     profile_values.update(ctx, {"EXTRA_ARGS": join_extra_args(kept + to_llama_args(found))})
-    ctx.set_block(CLIENT_SETTINGS, ctx.profile_id, render_client_block(ctx.name, found), CLIENT_SETTINGS_HEADER)
+    where = _document(ctx, found)
     ctx.options["samplers_written"] = True
-    ctx.echo(f"Sampler settings written to [{ctx.profile_id}] EXTRA_ARGS and {CLIENT_SETTINGS}:")
+    ctx.echo(f"Sampler settings written to [{ctx.profile_id}] EXTRA_ARGS and {where}:")
     for key, value in found.recommended.items():
         if value is not None:
             ctx.echo(f"  {key} = {value}  ({found.sources.get(key, '?')})")
+
+
+def _document(ctx: PhaseContext, found) -> str:  # found: llamacpp.samplers.SamplerAdvice
+    """Where the settings are written for clients: in a person's own docs, their sampler table's row and
+    their per-model section (in their format, found by meaning); else our marked block."""
+    from phases import docs, docs_check
+    from phases.repo_map import build_map
+
+    if docs_check.hand_written(build_map(ctx.root)):
+        added = docs.enter_model(ctx, roles=SETTINGS_ROLES)
+        return ", ".join(label.split(" ", 1)[0] for label in added) or "your docs (already listed)"
+    ctx.set_block(CLIENT_SETTINGS, ctx.profile_id, render_client_block(ctx.name, found), CLIENT_SETTINGS_HEADER)
+    return CLIENT_SETTINGS
+
+
+SETTINGS_ROLES = frozenset({"samplers", "model-notes"})
 
 
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
@@ -110,7 +126,8 @@ PHASE = Phase(
     name="samplers",
     title="Samplers",
     does="finds the recommended sampler settings (card, generation_config.json, GGUF general.sampling.*) and "
-         "special needs; writes them to the profile's EXTRA_ARGS and docs/client-settings.md",
+         "special needs; writes them to the profile's EXTRA_ARGS and the client settings (the person's sampler "
+         "table and per-model section, or our block)",
     guards=(Guard("settings recorded", "recommended settings written, or defaults explicitly accepted",
                   _settings_recorded),),
     prepare=prepare,
