@@ -155,8 +155,36 @@ def is_mmproj(path_in_repo: str) -> bool:
     return "mmproj" in PurePosixPath(path_in_repo).name.lower()
 
 
+# A candidate whose GGUF is only on disk (no hub repository known) is named by its model folder:
+# ``local:<ModelName>``. The colon cannot occur in a hub repo id, so it is never sent to the hub.
+LOCAL_REPO_PREFIX = "local:"
+
+
+def local_repo_id(model_dir_name: str) -> str:
+    """The repo id standing for the files in ``models/<model_dir_name>/`` (no hub repository)."""
+    safe_relpath(model_dir_name, "model folder")
+    if "/" in model_dir_name:
+        raise BadInput(f"{model_dir_name!r} is not a folder name", field="model folder")
+    return LOCAL_REPO_PREFIX + model_dir_name
+
+
+def is_local_repo(repo_id: str | None) -> bool:
+    """Whether ``repo_id`` stands for files on disk only (see :func:`local_repo_id`)."""
+    return bool(repo_id) and repo_id.startswith(LOCAL_REPO_PREFIX)
+
+
+def hub_offline() -> bool:
+    """``HF_HUB_OFFLINE`` is set: huggingface_hub refuses every request, so files on disk are all there is."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
+
+
 def model_dir_name(repo_id: str) -> str:
-    """``unsloth/Qwen3-30B-A3B-GGUF`` -> ``Qwen3-30B-A3B``: the ``models/<ModelName>/`` folder."""
+    """``unsloth/Qwen3-30B-A3B-GGUF`` -> ``Qwen3-30B-A3B``: the ``models/<ModelName>/`` folder
+    (``local:<ModelName>``: that folder, as it is named)."""
+    if is_local_repo(repo_id):
+        return repo_id[len(LOCAL_REPO_PREFIX):]
     name = repo_id.rstrip("/").split("/")[-1]
     return re.sub(r"[-_.]gguf$", "", name, flags=re.IGNORECASE) or name
 
@@ -338,6 +366,30 @@ def local_quants(directory: str | Path) -> list[Quant]:
         files.append(QuantFile(rel.as_posix(), p.stat().st_size))
     quants, _, _ = group_files(files)
     return quants
+
+
+def model_folder_quants(model_dir: str | Path) -> list[Quant]:
+    """The quants already downloaded into ``models/<ModelName>/``: one per quant folder
+    ``<model_dir>/<Quant>/``, named like the folder, its file paths relative to that folder (where
+    :func:`default_target_dir` and :func:`local_paths` look for them), smallest first.
+
+    This is the layout the download phase makes and the one people keep by hand. A folder holding
+    several models (two quant groups that are not shards of one) is skipped, as are hidden folders
+    (huggingface_hub's ``.cache``), files directly in ``model_dir`` and multimodal projectors.
+    """
+    base = Path(model_dir)
+    if not base.is_dir():
+        return []
+    found: list[Quant] = []
+    for folder in sorted(p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        if unsafe_relpath(folder.name) is not None:
+            continue
+        quants = [q for q in local_quants(folder) if not is_mmproj(q.first_file)]
+        if len(quants) == 1:
+            quants[0].name = folder.name
+            found.append(quants[0])
+    found.sort(key=lambda q: (q.total_bytes, q.name))
+    return found
 
 
 # ---- download ---------------------------------------------------------------------------------------

@@ -13,26 +13,59 @@ from phases import sources
 
 
 def prepare(ctx: PhaseContext) -> None:
+    """Say where the files go and how to get them; files already there (downloaded before, or the
+    model folder evaluate found on disk) need nothing, and a candidate with no hub repository is
+    never sent to the hub."""
+    from llamacpp.hub import is_local_repo
+
     target = sources.model_dir(ctx)
     ctx.options["model_dir"] = str(target.relative_to(ctx.root))
     ctx.echo(f"Target: {ctx.options['model_dir']}/")
+    present = not sources.check_files(ctx)
+    if is_local_repo(ctx.options.get("repo")):
+        ctx.echo("The files are already on disk there (no hub repository is known for this candidate): "
+                 "nothing to download." if present else
+                 "No hub repository is known for this candidate: copy the quant's files there yourself.")
+        return
+    if present:
+        ctx.echo("Every file is there already: nothing to download.")
     ctx.echo("Download it yourself with:\n  " + sources.download_command_text(ctx))
     ctx.echo(f"or let onboard do it (progress, resume): onboard advance {ctx.name} --download")
 
 
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
-    if opts.get("download"):
-        paths = sources.download(ctx)
-        ctx.echo(f"Downloaded {len(paths)} file(s) into {ctx.options['model_dir']}/")
+    if not opts.get("download"):
+        return
+    from llamacpp.hub import is_local_repo
+
+    if is_local_repo(ctx.options.get("repo")):
+        problems = sources.check_files(ctx)
+        if not problems:
+            ctx.echo(f"Nothing to download: every file is in {ctx.options['model_dir']}/ already")
+            return
+        from llamacpp.errors import BadInput
+
+        raise BadInput(f"no hub repository is known for {ctx.name}, so onboard cannot download it: {problems[0]}",
+                       path=str(ctx.card_path().relative_to(ctx.root)), field="gguf_repo", fix=_local_fix(ctx))
+    paths = sources.download(ctx)
+    ctx.echo(f"Downloaded {len(paths)} file(s) into {ctx.options['model_dir']}/")
+
+
+def _local_fix(ctx: PhaseContext) -> str:
+    return (f"copy the files into {ctx.options.get('model_dir')}/; or add `gguf_repo: OWNER/REPO` to the card, "
+            f"then `onboard rollback {ctx.name}` and `onboard advance {ctx.name} --refresh`")
 
 
 def _files_present(ctx: PhaseContext) -> GuardResult:
+    from llamacpp.hub import is_local_repo
+
     problems = sources.check_files(ctx)
     if not problems:
         return GuardResult(True, f"every file of {ctx.options.get('quant')} is in {ctx.options.get('model_dir')}/ "
                                  "with the expected size and GGUF header")
     shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-    return GuardResult(False, shown, fix=f"onboard advance {ctx.name} --download")
+    fix = _local_fix(ctx) if is_local_repo(ctx.options.get("repo")) else f"onboard advance {ctx.name} --download"
+    return GuardResult(False, shown, fix=fix)
 
 
 PHASE = Phase(

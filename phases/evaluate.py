@@ -30,7 +30,13 @@ def prepare(ctx: PhaseContext) -> None:
     except DomainError as err:
         if stored_repo and not ctx.options.get("repo"):
             ctx.options["repo"] = stored_repo  # the hub failed: keep what the candidate knew
-        ctx.options["evaluate_error"] = {"message": err.message, "fix": err.fix}
+        card = ctx.data.get("card")
+        message, fix = err.message, err.fix
+        if card is not None and card.repo_source not in (None, "--repo", "gguf_repo"):
+            message += f" (the repository {card.repo_id} was found in {card.repo_note})"
+            fix = (f"{fix}; " if fix else "") + f"if that is not the model's GGUF repository, add `gguf_repo: " \
+                                                 "OWNER/REPO` to the card's front matter"
+        ctx.options["evaluate_error"] = {"message": message, "fix": fix}
         ctx.echo(f"evaluate: {err}")
         return
     ctx.options.pop("evaluate_error", None)
@@ -42,12 +48,13 @@ def prepare(ctx: PhaseContext) -> None:
 
 
 def _check_card(ctx: PhaseContext) -> None:
-    """Read the card first, so that its mistakes (YAML, types, a missing ``gguf_repo`` when the
-    candidate has no ``--repo``) are named with file:line before the hub is asked anything.
+    """Read the card first, so that its mistakes (YAML, types, no GGUF repository from any source
+    when the candidate has no ``--repo``) are named with file:line before the hub is asked anything.
 
-    A repository taken from the card (not from ``start --repo``) is read from the card again on
-    every evaluation, so that ``--refresh`` follows an edited ``gguf_repo`` and a removed one is
-    refused instead of silently reusing the one stored before.
+    A repository not given by ``start --repo`` is found in the card again on every evaluation
+    (``gguf_repo``, its links, its hub metadata, the model files on disk), so that ``--refresh``
+    follows an edited card and a removed source is refused instead of silently reusing the one
+    stored before. The card read here is the one the evaluation uses (``ctx.data["card"]``).
     """
     path = ctx.card_path()
     if ctx.options.get("_repo_source") == "card":
@@ -56,22 +63,24 @@ def _check_card(ctx: PhaseContext) -> None:
     if path.is_file():
         from llamacpp.candidate_card import load_card
 
-        load_card(path, repo_override=given, require_repo=not given)
+        ctx.data["card"] = load_card(path, repo_override=given, require_repo=not given, root=ctx.root,
+                                     find_local=True)
     ctx.options["_repo_source"] = "--repo" if given else "card"
 
 
 def _check_card_quant(ctx: PhaseContext, quants: list[str]) -> None:
     """The card's ``quant:`` (the quant suggested for this rig) must be one the repository has."""
-    path = ctx.card_path()
-    if not path.is_file():
+    card = ctx.data.get("card")
+    if card is None:
         return
-    from llamacpp.candidate_card import load_card
     from llamacpp.errors import BadInput
+    from llamacpp.hub import is_local_repo, model_dir_name
 
-    card = load_card(path, require_repo=False)
+    repo = ctx.options.get("repo") or card.repo_id
+    where = f"the files in models/{model_dir_name(repo)}/" if is_local_repo(repo) else repo
     if card.quant and quants and card.quant not in quants:
-        raise BadInput(f"{card.quant!r} is not a quant of {ctx.options.get('repo') or card.repo_id}; "
-                       f"it has: {', '.join(quants)}", path=str(path), line=card.key_lines.get("quant"),
+        raise BadInput(f"{card.quant!r} is not a quant of {where}; "
+                       f"it has: {', '.join(quants)}", path=str(card.path), line=card.key_lines.get("quant"),
                        field="quant", fix="write one of those names, or remove the line")
 
 

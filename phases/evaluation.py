@@ -31,6 +31,7 @@ class EvaluationReport:
 
 def evaluate(ctx: PhaseContext) -> EvaluationReport:
     from llamacpp import fit_table, hub, pypi_gguf
+    from llamacpp.candidate_card import missing_repo_error
     from llamacpp.errors import BadInput, ExternalFailure
     from llamacpp.gguf_header import read_header
     from llamacpp.hardware import resolve_rig
@@ -38,12 +39,22 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
 
     card = _card(ctx)
     repo = ctx.options.get("repo") or getattr(card, "repo_id", None)
+    if ctx.options.get("repo") and ctx.options.get("_repo_source") == "--repo":
+        source, note = "--repo", "--repo of `onboard start`"
+    else:
+        source, note = getattr(card, "repo_source", None), getattr(card, "repo_note", None)
+    if not repo and card is not None and card.local_dir is not None:
+        repo = hub.local_repo_id(card.local_dir.name)
     if not repo:
-        raise BadInput("the card names no GGUF repository", path=str(ctx.card_path().relative_to(ctx.root)),
-                       field="gguf_repo", fix=f"add `gguf_repo: OWNER/REPO` to its front matter, or "
-                                               f"`onboard start {ctx.name} --repo OWNER/REPO`")
+        if card is not None:
+            raise missing_repo_error(card)
+        raise BadInput("no card and no GGUF repository for this candidate",
+                       path=str(ctx.card_path().relative_to(ctx.root)),
+                       fix=f"write the card, or `onboard start {ctx.name} --repo OWNER/REPO`")
     pypi = getattr(card, "pypi_gguf", None) if card is not None else None
-    warnings: list[str] = []
+    warnings: list[str] = list(getattr(card, "warnings", None) or [])
+    model_dir = ctx.root / "models" / hub.model_dir_name(repo)
+    folder = model_dir.relative_to(ctx.root).as_posix()
     header_quant = None
     if pypi:
         name = pypi_gguf.model_file_name(pypi)
@@ -56,16 +67,31 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
         quants = [quant]
         header = read_header(chunk)
         header.warnings = [w for w in header.warnings if "partial" not in w]  # a chunk: the header is whole
-        header_quant, source = quant.name, f"GGUF header in the PyPI package {pypi}"
+        header_quant, where = quant.name, f"GGUF header in the PyPI package {pypi}"
     else:
-        try:
-            quants = hub.list_quants(repo)
-        except ExternalFailure as err:
-            quants = hub.local_quants(ctx.root / "models" / hub.model_dir_name(repo))
+        on_disk = hub.model_folder_quants(model_dir)
+        if hub.is_local_repo(repo):
+            quants = on_disk
             if not quants:
-                raise
-            warnings.append(f"hub unreachable ({err.message}); quants listed from the files on disk")
-        header, header_quant, source = _one_header(ctx, repo, quants)
+                raise BadInput(f"no GGUF files in {folder}/<Quant>/ any more", path=folder,
+                               fix=f"put the model's files back there, or name its hub repository (`gguf_repo:` in "
+                                   f"the card), then `onboard advance {ctx.name} --refresh`")
+        elif hub.hub_offline():
+            quants = on_disk
+            if not quants:
+                raise ExternalFailure(f"HF_HUB_OFFLINE is set and no files of {repo} are in {folder}/<Quant>/",
+                                      fix=f"unset HF_HUB_OFFLINE, or put the files there, then "
+                                          f"`onboard advance {ctx.name} --refresh`")
+            warnings.append(f"HF_HUB_OFFLINE is set: quants listed from the files in {folder}/, not from the hub")
+        else:
+            try:
+                quants = hub.list_quants(repo)
+            except ExternalFailure as err:
+                quants = on_disk
+                if not quants:
+                    raise
+                warnings.append(f"hub unreachable ({err.message}); quants listed from the files in {folder}/")
+        header, header_quant, where = _one_header(ctx, repo, quants, on_disk)
     summary = summarize(header)
     rig = resolve_rig(root=ctx.root)
     target_ctx = min(int(summary.context_length or DEFAULT_MAX_CTX), DEFAULT_MAX_CTX)
@@ -74,20 +100,25 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
     best = fit_table.recommend(rows)
     facts = {
         "repo": repo,
+        "repo_source": source,
+        "repo_note": note,
         "pypi_gguf": pypi,
         "display_name": (getattr(card, "title", None) or ctx.name).split(":")[0].strip(),
         "architecture": summary.architecture,
-        "architecture_source": source,
+        "architecture_source": where,
         "quants": [q.name for q in quants],
         "quant_listing": {q.name: q.to_json() for q in quants},
         "recommended_quant": best.quant if best else None,
         "evaluated_ctx": target_ctx,
     }
+    origin = (f"  model files: {folder}/ on disk, no hub repository ({note})" if hub.is_local_repo(repo)
+              else f"  GGUF repository: {repo}" + (f" (from {note})" if note else ""))
     text = "\n".join([
         f"{ctx.name}: {summary.architecture}, {summary.kind}, {summary.total_params / 1e9:.2f}B parameters"
         + (f" ({summary.active_params / 1e9:.2f}B active)" if summary.kind == "moe" else "")
         + f", {summary.layers} layers, trained context {summary.context_length}",
-        f"  header: {source}",
+        origin,
+        f"  header: {where}",
         f"  rig: {rig.name or rig.source}: " + ", ".join(f"{d.name} {d.usable_mib:.0f} MiB" for d in rig.devices)
         + (", " if rig.devices else "") + f"host {rig.host.ram_mib:.0f} MiB",
         f"Fit table at context {target_ctx}:",
@@ -100,25 +131,28 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
 
 
 def _card(ctx: PhaseContext):
+    """The card as evaluate's first step read it (with its repository resolved), else read now."""
+    if ctx.data.get("card") is not None:
+        return ctx.data["card"]
     path = ctx.card_path()
     if not path.is_file():
         return None
     from llamacpp.candidate_card import load_card
 
-    return load_card(path, require_repo=False)
+    return load_card(path, require_repo=False, root=ctx.root, find_local=True)
 
 
-def _one_header(ctx: PhaseContext, repo: str, quants: list) -> tuple[Any, str, str]:
-    """A downloaded quant's header if there is one, else the smallest quant's, read remotely."""
+def _one_header(ctx: PhaseContext, repo: str, quants: list, on_disk: list) -> tuple[Any, str, str]:
+    """A downloaded quant's header if there is one (where the listing puts its files, else where the
+    files on disk are), else the smallest quant's, read remotely."""
     from llamacpp.gguf_header import read_header
     from llamacpp.hub import default_target_dir, local_paths
     from llamacpp.remote_gguf import read_remote_header
 
-    for q in quants:
+    for q in [*quants, *on_disk]:
         first = local_paths(q, default_target_dir(repo, q, ctx.root))[0]
         if first.is_file():
-            return read_header(first), q.name, f"local file {first.relative_to(ctx.root)}"
+            return read_header(first), q.name, f"local file {first.relative_to(ctx.root).as_posix()}"
     smallest = min(quants, key=lambda q: q.total_bytes)
     header = read_remote_header(repo, smallest.first_file)
     return header, smallest.name, f"remote header of {repo}/{smallest.first_file} (HTTP range requests)"
-

@@ -37,18 +37,25 @@ def test_bundled_cards_parse_with_repo_quant_and_context() -> None:
     assert dense.title == "Qwen3-32B: a dense model that fills both GPUs"
 
 
-def test_missing_repo_says_what_to_add_and_about_the_override(tmp_path: Path) -> None:
+def test_a_link_in_the_text_names_the_repo_and_the_override_still_wins(tmp_path: Path) -> None:
     write_card(tmp_path, "mystery", "---\nlicense: mit\n---\n# A model\nGet it from "
                "https://huggingface.co/bartowski/Mystery-7B-GGUF today.\n")
+    card = load_candidate(tmp_path, "mystery")
+    assert (card.repo_id, card.repo_source) == ("bartowski/Mystery-7B-GGUF", "link")
+    assert card.repo_note == "the card's reference to it on line 5"
+    assert load_candidate(tmp_path, "mystery", repo_override="me/Other-GGUF").repo_id == "me/Other-GGUF"
+
+
+def test_missing_repo_names_the_card_and_the_three_ways_to_fix_it(tmp_path: Path) -> None:
+    write_card(tmp_path, "mystery", "---\nlicense: mit\n---\n# A model\nNo GGUF named here.\n")
     with pytest.raises(BadInput) as err:
         load_candidate(tmp_path, "mystery")
     msg = str(err.value)
-    assert "README_mystery.md" in msg and "gguf_repo" in msg
-    assert "gguf_repo: bartowski/Mystery-7B-GGUF" in msg  # suggested from the body
+    assert "README_mystery.md" in msg and err.value.field == "gguf_repo"
+    assert "add `gguf_repo: OWNER/NAME-GGUF` to the front matter" in msg
     assert "onboard start mystery --repo OWNER/REPO" in msg
-    # the override wins, and a card may be read without a repo when asked
-    assert load_candidate(tmp_path, "mystery", repo_override="bartowski/Mystery-7B-GGUF").repo_id == \
-        "bartowski/Mystery-7B-GGUF"
+    assert "models/mystery/Q4_K_M/" in msg
+    # a card may be read without a repo when asked
     assert load_candidate(tmp_path, "mystery", require_repo=False).repo_id is None
 
 

@@ -55,12 +55,22 @@ class Engine:
 
     # -- commands -----------------------------------------------------------------------------------
     def start(self, name: str, repo: str | None = None) -> None:
+        """Create candidate ``name`` in the first phase and prepare it (evaluate).
+
+        A start that is refused (its card is wrong, it names no GGUF, ...) leaves nothing behind: the
+        candidate's row, history and work folder are removed again, so the same command, or the one
+        the refusal prints, simply works once the cause is fixed. A start cut short (the process
+        killed) keeps its row; the next ``start`` undoes its step and runs it again with the
+        options given this time.
+        """
         _check_name(name)
         card = self.root / "models" / "documentation" / "CANDIDATES" / f"README_{name}.md"
         if not card.is_file() and not repo:
             raise WorkflowError(Exit.BAD_INPUT, f"no candidate card {card.relative_to(self.root)}",
                                 fix=f"write that card (see docs/workflow.md), or `onboard start {name} --repo OWNER/REPO`")
         first = PHASES[0]
+        work_dir = candidate_work_dir(self.root, name)
+        had_work_dir = work_dir.exists()
         with self.sessions() as session:
             existing = session.scalar(select(Candidate).where(Candidate.name == name))
             if existing is not None and self._started(session, existing):
@@ -77,10 +87,44 @@ class Engine:
                 session.commit()
             else:  # a start that was interrupted: the lease below undoes its step, then it runs again
                 self.echo(f"note: {name} was started before but its start never finished; starting it again")
-        with self._leased(name) as cand:
-            self._step(cand, "start", first.name, lambda ctx: _call(first.prepare, ctx))
+        try:
+            with self._leased(name) as cand:
+                if existing is not None:  # this start's own options, not those of the one cut short
+                    cand = self._set_start_options(cand, repo)
+                self._step(cand, "start", first.name, lambda ctx: _call(first.prepare, ctx))
+        except Exception:
+            self._forget_unstarted(name, work_dir if not had_work_dir else None)
+            raise
         self.echo(f"Started {name} in phase {first.name}.")
         self._print_guards(name, check=True)
+
+    def _set_start_options(self, cand: Candidate, repo: str | None) -> Candidate:
+        """A start run again after one cut short takes the options given now (``--repo`` or none)."""
+        with self.sessions() as session:
+            row = session.get(Candidate, cand.id)
+            row.options = {"repo": repo} if repo else {}
+            session.commit()
+            session.refresh(row)
+            session.expunge(row)
+            return row
+
+    def _forget_unstarted(self, name: str, work_dir: Path | None) -> None:
+        """Remove a candidate whose start was refused (its step is undone already): the row with its
+        steps, events and guard results (foreign keys cascade), and the work folder if this start
+        made it. A candidate whose start did finish, that another command holds, or whose files could
+        not all be put back (an open step: the next command's recovery needs its journal) is left alone."""
+        with self.sessions() as session:
+            row = session.scalar(select(Candidate).where(Candidate.name == name))
+            if row is None or self._started(session, row) or row.lease_pid is not None:
+                return
+            if session.scalar(select(Step.id).where(Step.candidate_id == row.id, Step.status == "open")):
+                return  # a step whose files could not be put back: its journal must stay for recovery
+            session.delete(row)
+            session.commit()
+        if work_dir is not None and work_dir.is_dir():
+            import shutil
+
+            shutil.rmtree(work_dir, ignore_errors=True)
 
     @staticmethod
     def _started(session: Session, cand: Candidate) -> bool:
@@ -98,7 +142,7 @@ class Engine:
             wrong = [k for k in opts if phase.option(k) is None]
             if wrong:
                 owners = {k: [p.name for p in PHASES if p.option(k)] for k in wrong}
-                raise WorkflowError(Exit.USAGE, "; ".join(
+                raise WorkflowError(Exit.WRONG_STATE, "; ".join(
                     f"--{k.replace('_', '-')} applies to the {', '.join(owners[k]) or 'no'} phase, "
                     f"and {name} is in {phase.name}" for k in wrong))
             if phase.run and (phase.run_by_default or any(phase.option(k).runs for k in opts)):

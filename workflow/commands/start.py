@@ -8,11 +8,16 @@ from workflow.commands._common import handle_errors, make_engine
 
 @click.command("start")
 @click.argument("name")
-@click.option("--repo", metavar="OWNER/REPO", help="GGUF repository on the hub (overrides the card).")
+@click.option("--repo", metavar="OWNER/REPO",
+              help="GGUF repository on the hub (wins over everything the card says).")
 @click.pass_context
 @handle_errors
 def command(ctx: click.Context, name: str, repo: str | None) -> None:
-    """Start onboarding candidate NAME (its card: models/documentation/CANDIDATES/README_<NAME>.md)."""
+    """Start onboarding candidate NAME (its card: models/documentation/CANDIDATES/README_<NAME>.md).
+
+    The card may be the model's Hugging Face README saved as it is. The GGUF repository comes from
+    --repo, else the card (gguf_repo, its links to a *-GGUF repository, base_model with quantized_by),
+    else GGUF files already in models/<ModelName>/<Quant>/; a refused start leaves nothing behind."""
     _check_input(name, repo)
     make_engine(ctx).start(name, repo)
 
