@@ -1,19 +1,26 @@
 #!/usr/bin/env bash
 # Build llama.cpp's llama-server, llama-fit-params and rpc-server from source and cache them.
 #
-# Why from source: the prebuilt llama-server wheels on PyPI use AVX-512/AMX code and die with
-# SIGILL (exit 132) on CPUs without it.  This build targets any x86-64 with AVX2 (GGML_NATIVE=OFF),
-# with the Vulkan backend (so Mesa lavapipe gives a software GPU device "Vulkan0" for placement
-# tests) and the RPC backend (rpc-server processes appear as extra devices).
+# Why from source: the tests need this exact build (11434: its log format, llama-fit-params as an
+# oracle, rpc-server), and the only prebuilt llama-server on PyPI needs AVX-512 and AVX-VNNI (it dies
+# with SIGILL, exit 132, elsewhere). scripts/setup.sh --demo tries the person's own server and that
+# prebuilt first and compiles only when neither runs (docs/setup.md). This build targets any x86-64
+# with AVX2 (GGML_NATIVE=OFF), with the Vulkan backend (so Mesa lavapipe gives a software GPU device
+# "Vulkan0" for placement tests) and the RPC backend (rpc-server processes appear as extra devices).
 #
+# Only the three targets above are built (not llama.cpp's other tools and examples). ccache is
+# installed with the other packages and used by llama.cpp's CMake when present (cache in
+# $ONBOARD_CACHE/ccache, kept across builds): a rebuild of the same sources then takes nearly every
+# C/C++ object from the cache; the Vulkan shaders (about 1,100 glslc runs, not cached) are compiled again.
 # Idempotent: when the cached binaries exist, it only prints their --version and path.
 # A half-finished build resumes where it stopped (the build tree is kept in the cache).
 #
 # Usage (as root on Debian/Ubuntu, or as a user when the packages below are present):
 #   bash scripts/install-llama-server.sh            # build once, then reuse
 #   FORCE=1 bash scripts/install-llama-server.sh    # rebuild
-# Environment: ONBOARD_CACHE (default ~/.cache/onboard), PYTHON (default python3), JOBS (default 2),
-#              SKIP_APT=1 to not touch system packages.
+# Environment: ONBOARD_CACHE (default ~/.cache/onboard), PYTHON (default python3), JOBS (default: the
+#              number of cores), SKIP_APT=1 to not touch system packages, CCACHE_DIR (default
+#              $ONBOARD_CACHE/ccache).
 # Result: ${ONBOARD_CACHE:-$HOME/.cache/onboard}/llama.cpp/bin/{llama-server,llama-fit-params,rpc-server}
 set -euo pipefail
 
@@ -25,7 +32,7 @@ PREFIX="$CACHE/llama.cpp"
 BIN="$PREFIX/bin"
 WORK="$PREFIX/work-$LLAMA_BUILD"
 PYTHON="${PYTHON:-python3}"
-JOBS="${JOBS:-2}"
+JOBS="${JOBS:-$(nproc 2>/dev/null || echo 2)}"
 # installed name -> cmake target (this build names the RPC server target ggml-rpc-server)
 TARGETS=(llama-server llama-fit-params rpc-server)
 declare -A CMAKE_TARGET=([llama-server]=llama-server [llama-fit-params]=llama-fit-params [rpc-server]=ggml-rpc-server)
@@ -47,7 +54,7 @@ if have_binaries && [[ "${FORCE:-0}" != 1 ]]; then
 fi
 
 # --- system packages ------------------------------------------------------------------------
-APT_PACKAGES=(build-essential cmake pkg-config libgomp1 mesa-vulkan-drivers libvulkan-dev spirv-headers glslc python3-pip)
+APT_PACKAGES=(build-essential cmake pkg-config libgomp1 mesa-vulkan-drivers libvulkan-dev spirv-headers glslc python3-pip ccache)
 if [[ "${SKIP_APT:-0}" != 1 ]] && command -v apt-get >/dev/null 2>&1; then
     missing=()
     for p in "${APT_PACKAGES[@]}"; do
@@ -101,6 +108,12 @@ done
 
 # --- build ----------------------------------------------------------------------------------
 BUILD_DIR="$WORK/build"
+if command -v ccache >/dev/null 2>&1; then   # llama.cpp's CMake (GGML_CCACHE, on by default) finds it
+    export CCACHE_DIR="${CCACHE_DIR:-$CACHE/ccache}" CCACHE_MAXSIZE="${CCACHE_MAXSIZE:-2G}"
+    log "ccache: $CCACHE_DIR"
+else
+    log "ccache not found: every file is compiled (install ccache to make a rebuild quick)"
+fi
 start=$(date +%s)
 cmake -S "$LLAMA_SRC" -B "$BUILD_DIR" -G "Unix Makefiles" \
     -DCMAKE_BUILD_TYPE=Release \
