@@ -18,11 +18,11 @@ from typing import Any
 import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 
 from phases import BY_NAME, PHASES
-from phases.contract import GuardResult, Phase, PhaseContext, candidate_work_dir
+from phases.contract import GuardResult, Phase, PhaseContext, candidate_work_dir, profile_id
 import psutil
 
 from store import crashpoints, lease, queries
@@ -54,7 +54,7 @@ class Engine:
         self.sessions: sessionmaker[Session] = open_db(db_path)
 
     # -- commands -----------------------------------------------------------------------------------
-    def start(self, name: str, repo: str | None = None) -> None:
+    def start(self, name: str, repo: str | None = None, profile: str | None = None) -> None:
         """Create candidate ``name`` in the first phase and prepare it (evaluate).
 
         A start that is refused (its card is wrong, it names no GGUF, ...) leaves nothing behind: the
@@ -71,18 +71,24 @@ class Engine:
         first = PHASES[0]
         work_dir = candidate_work_dir(self.root, name)
         had_work_dir = work_dir.exists()
+        options = start_options(repo, profile)
         with self.sessions() as session:
             existing = session.scalar(select(Candidate).where(Candidate.name == name))
             if existing is not None and self._started(session, existing):
                 raise WorkflowError(Exit.WRONG_STATE, f"candidate {name} exists already",
                                     fix=f"onboard status {name}")
+            self._check_profile_id(session, name, profile or profile_id(name))
             if existing is None:
                 now = utcnow()
                 cand = Candidate(name=name, state=first.name, created_at=now, updated_at=now)
-                cand.options = {"repo": repo} if repo else {}
+                cand.options = options
                 cand.path = [first.name]
                 session.add(cand)
-                session.commit()
+                try:
+                    session.commit()
+                except IntegrityError:  # the same start typed twice at once: the other one has it
+                    raise WorkflowError(Exit.BUSY, f"another `onboard start {name}` is creating {name} right now",
+                                        fix=f"onboard status {name}") from None
                 self._event(session, cand, "start", None, None, first.name, True, {})
                 session.commit()
             else:  # a start that was interrupted: the lease below undoes its step, then it runs again
@@ -90,7 +96,7 @@ class Engine:
         try:
             with self._leased(name) as cand:
                 if existing is not None:  # this start's own options, not those of the one cut short
-                    cand = self._set_start_options(cand, repo)
+                    cand = self._set_start_options(cand, options)
                 self._step(cand, "start", first.name, lambda ctx: _call(first.prepare, ctx))
         except Exception:
             self._forget_unstarted(name, work_dir if not had_work_dir else None)
@@ -98,11 +104,32 @@ class Engine:
         self.echo(f"Started {name} in phase {first.name}.")
         self._print_guards(name, check=True)
 
-    def _set_start_options(self, cand: Candidate, repo: str | None) -> Candidate:
-        """A start run again after one cut short takes the options given now (``--repo`` or none)."""
+    def _check_profile_id(self, session: Session, name: str, pid: str) -> None:
+        """Refuse, before anything is created, a profile id that would make onboard write a section
+        it does not own: one that models.conf has already (a person's hand-written profile, in any
+        letter case, or its bench profile), or one another candidate uses (names that differ only in
+        case or a trailing ``-`` slug to the same id)."""
+        from store.models_conf import ModelsConf
+
+        for other in session.scalars(select(Candidate).where(Candidate.name != name, Candidate.state != "abandoned")):
+            if (other.options.get("profile_id") or other.options.get("profile") or profile_id(other.name)).casefold() \
+                    == pid.casefold():
+                raise WorkflowError(Exit.BAD_INPUT, f"profile id [{pid}] is candidate {other.name}'s already",
+                                    fix=f"onboard start {name} --profile-id ID with an id of its own")
+        conf = ModelsConf.load(self.root / "models.conf")
+        for section in conf.sections:
+            if section.id.casefold() in (pid.casefold(), f"bench-{pid}".casefold()):
+                raise WorkflowError(Exit.BAD_INPUT, f"models.conf:{section.line}: section [{section.id}] exists and "
+                                    "onboard did not create it; onboard never changes a section it did not create",
+                                    fix=f"onboard start {name} --profile-id ID with an id models.conf does not have "
+                                        f"yet (or rename [{section.id}] yourself)")
+
+    def _set_start_options(self, cand: Candidate, options: dict[str, Any]) -> Candidate:
+        """A start run again after one cut short takes the options given now (``--repo`` and
+        ``--profile-id``, or none)."""
         with self.sessions() as session:
             row = session.get(Candidate, cand.id)
-            row.options = {"repo": repo} if repo else {}
+            row.options = options
             session.commit()
             session.refresh(row)
             session.expunge(row)
@@ -410,6 +437,11 @@ class Engine:
         session.add(Event(candidate_id=cand.id, at=utcnow(), kind=kind, trigger=trigger, from_state=source,
                           to_state=dest, argv=json.dumps(["onboard", *self.argv]), ok=ok,
                           detail=json.dumps(detail)))
+
+
+def start_options(repo: str | None, profile: str | None) -> dict[str, Any]:
+    """The options a start records: the person's ``--repo`` and ``--profile-id`` where given."""
+    return {**({"repo": repo} if repo else {}), **({"profile_id": profile} if profile else {})}
 
 
 def _check_name(name: str) -> None:

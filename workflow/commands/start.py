@@ -10,16 +10,25 @@ from workflow.commands._common import handle_errors, make_engine
 @click.argument("name")
 @click.option("--repo", metavar="OWNER/REPO",
               help="GGUF repository on the hub (wins over everything the card says).")
+@click.option("--profile-id", "profile", metavar="ID",
+              help="The models.conf section to create (default: NAME as a lowercase slug).")
 @click.pass_context
 @handle_errors
-def command(ctx: click.Context, name: str, repo: str | None) -> None:
+def command(ctx: click.Context, name: str, repo: str | None, profile: str | None) -> None:
     """Start onboarding candidate NAME (its card: models/documentation/CANDIDATES/README_<NAME>.md).
 
     The card may be the model's Hugging Face README saved as it is. The GGUF repository comes from
     --repo, else the card (gguf_repo, its links to a *-GGUF repository, base_model with quantized_by),
     else GGUF files already in models/<ModelName>/<Quant>/; a refused start leaves nothing behind."""
     _check_input(name, repo)
-    make_engine(ctx).start(name, repo)
+    if profile is not None:
+        from phases.contract import profile_id
+        from llamacpp.errors import BadInput
+
+        if profile_id(profile) != profile:
+            raise BadInput(f"{profile!r} is not a profile id: use lowercase letters, digits, '.', '_' and '-'",
+                           field="--profile-id", fix=f"e.g. --profile-id {profile_id(profile) or 'my-model'}")
+    make_engine(ctx).start(name, repo, profile)
 
 
 def _check_input(name: str, repo: str | None) -> None:
