@@ -26,7 +26,10 @@ CPU_FLAGS_OF_INTEREST = ("avx", "avx2", "fma", "f16c", "avx512f", "avx512bw", "a
                          "avx512_bf16", "amx_tile", "amx_int8", "amx_bf16")
 NO_GPU_HINT = "declare GPUs with --device NAME=MiB or a rig file (--rig, rigs/*.toml) to plan for them"
 
-_DEVICE_NAME = re.compile(r"^(?:(?P<backend>[A-Za-z][A-Za-z_]*?)(?P<index>\d+)|RPC\[(?P<endpoint>[^\]]+:\d+)\]|Metal)$")
+# CUDA0, Vulkan1, RPC0, Metal; a worker may also be given by its buffer name RPC<k>[host:port]
+# (or the old onboard spelling RPC[host:port], read with a deprecation warning)
+_DEVICE_NAME = re.compile(r"^(?:RPC(?P<rpc_index>\d*)\[(?P<endpoint>[^\]]+:\d+)\]"
+                          r"|(?P<backend>[A-Za-z][A-Za-z_]*?)(?P<index>\d+)|Metal)$")
 _SIZE = re.compile(r"^\s*(?P<num>\d+(?:\.\d+)?)\s*(?P<unit>MiB|M|GiB|G)?\s*$", re.IGNORECASE)
 
 
@@ -174,7 +177,7 @@ def backend_of(name: str) -> str:
 
 
 def parse_device_option(text: str) -> tuple[str, float]:
-    """``NAME=MiB`` (``CUDA0=22000``, ``Vulkan0=7.5GiB``, ``RPC[10.0.0.2:50052]=11000``) -> (name, MiB)."""
+    """``NAME=MiB`` (``CUDA0=22000``, ``Vulkan0=7.5GiB``, ``RPC0[10.0.0.2:50052]=11000``) -> (name, MiB)."""
     example = "e.g. --device CUDA0=22000 (MiB; a GiB suffix is accepted: CUDA0=21.5GiB)"
     name, sep, size = text.partition("=")
     name = name.strip()
@@ -182,7 +185,7 @@ def parse_device_option(text: str) -> tuple[str, float]:
         raise BadInput(f"{text!r}: expected NAME=MiB", field="--device", fix=example)
     if _DEVICE_NAME.match(name) is None:
         raise BadInput(f"{text!r}: {name!r} is not a llama.cpp device name (CUDA0, Vulkan1, Metal, "
-                       "RPC[host:port], ...)", field="--device", fix="use the names `llama-server --list-devices` prints")
+                       "RPC0, RPC0[host:port], ...)", field="--device", fix="use the names `llama-server --list-devices` prints")
     m = _SIZE.match(size)
     if m is None:
         raise BadInput(f"{text!r}: {size.strip()!r} is not a memory size", field="--device", fix=example)
@@ -192,24 +195,41 @@ def parse_device_option(text: str) -> tuple[str, float]:
     return name, mib
 
 
-def devices_from_options(options: Sequence[str], known: Sequence[Device] = ()) -> list[Device]:
+def devices_from_options(options: Sequence[str], known: Sequence[Device] = (),
+                         warnings: list[str] | None = None) -> list[Device]:
     """Devices in the order given. A device also known from the rig file or detection keeps its
-    other figures (bandwidth, margin, bus id); only its usable memory is replaced."""
+    other figures (bandwidth, margin, bus id, a worker's endpoint); only its usable memory is
+    replaced. A worker is ``RPC<i>`` (known from the rig file) or its buffer name
+    ``RPC<k>[host:port]``; workers are then named ``RPC0``, ``RPC1``, ... in the order given,
+    as llama.cpp names the devices of ``--rpc``."""
+    from .rig_file import name_rpc_devices
+
     by_name = {d.name: d for d in known}
+    by_buffer = {d.buffer_name: d for d in known if d.rpc_endpoint}
     out: list[Device] = []
     seen: set[str] = set()
     for opt in options:
         name, mib = parse_device_option(opt)
-        if name in seen:
+        m = _DEVICE_NAME.match(name)
+        key = f"RPC{m.group('rpc_index') or 0}[{m.group('endpoint')}]" if m and m.group("endpoint") else name
+        if key in seen:
             raise BadInput(f"{name} given twice", field="--device", fix="give each device once")
-        seen.add(name)
-        base = by_name.get(name)
+        seen.add(key)
+        base = by_name.get(name) or by_buffer.get(key)
         if base is not None:
             out.append(Device(**{**base.__dict__, "usable_mib": mib}))
+        elif m and m.group("endpoint"):
+            if not m.group("rpc_index") and warnings is not None:
+                warnings.append(f"--device {name}: this spelling is deprecated; llama.cpp names the worker RPC<i> "
+                                f"and its buffers RPC0[{m.group('endpoint')}]: write --device RPC0[{m.group('endpoint')}]=MiB")
+            out.append(Device(name=key, backend="RPC", usable_mib=mib, rpc_endpoint=m.group("endpoint"),
+                              rpc_index=int(m.group("rpc_index") or 0)))
         else:
-            endpoint = name[4:-1] if name.startswith("RPC[") else None
-            out.append(Device(name=name, backend=backend_of(name), usable_mib=mib, rpc_endpoint=endpoint))
-    return out
+            out.append(Device(name=name, backend=backend_of(name), usable_mib=mib))
+            if out[-1].backend == "RPC" and warnings is not None:
+                warnings.append(f"--device {name}: the worker's address is unknown, so the arguments cannot name it "
+                                f"(--rpc, -ot): give it as --device {name}[host:port]=MiB or in the rig file's [[rpc]]")
+    return name_rpc_devices(out)
 
 
 # ---- precedence ---------------------------------------------------------------------------------
@@ -233,6 +253,6 @@ def resolve_rig(*, devices: Sequence[str] = (), rig_path: str | None = None, roo
     else:
         return detect_rig()
     if devices:
-        rig.devices = devices_from_options(devices, rig.devices)
+        rig.devices = devices_from_options(devices, rig.devices, rig.warnings)
         rig.source = "--device" if path is None else f"--device over {path}"
     return rig

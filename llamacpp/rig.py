@@ -11,7 +11,11 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Device:
-    """One accelerator as llama.cpp names it: ``CUDA0``, ``Vulkan0``, ``RPC[host:port]``, ...
+    """One accelerator as llama.cpp names it: ``CUDA0``, ``Vulkan0``, ``RPC0``, ...
+
+    An RPC worker is device ``RPC<i>`` (``i`` = its place in ``--rpc``), but its buffers are
+    named ``RPC<k>[host:port]`` (``k`` = the device's index on that rpc-server, ``rpc_index``):
+    ``-ot`` accepts only the buffer name, and the log prints buffers under it (``buffer_name``).
 
     ``usable_mib`` is the memory the planner may fill (free memory for a detected device);
     ``margin_mib`` is kept free on top of the prediction; ``bandwidth_gbs`` (GB/s) drives the
@@ -30,6 +34,14 @@ class Device:
     pci_bus_id: str | None = None
     rpc_endpoint: str | None = None  # "host:port" for RPC devices
     link_gbs: float | None = None  # network/PCIe link to the host, GB/s
+    rpc_index: int = 0  # the device's index on its rpc-server (RPC devices only)
+
+    @property
+    def buffer_name(self) -> str:
+        """The name llama.cpp gives this device's buffers (and accepts in ``-ot``)."""
+        if self.rpc_endpoint:
+            return f"RPC{self.rpc_index}[{self.rpc_endpoint}]"
+        return self.name
 
 
 @dataclass

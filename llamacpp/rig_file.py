@@ -16,8 +16,14 @@ editing a rig file by hand should never see a traceback. Schema (see ``rigs/*.to
     [host]                           # optional (this machine's RAM is used when absent)
     ram_mib = 65536                  # required in [host]
     usable_ram_mib = 60000           # optional: usable_ram_mib, bandwidth_gbs, cpu_name, threads, cpu_flags
-    [[rpc]]                          # an rpc-server: becomes device "RPC[host:port]", backend "RPC"
-    endpoint = "192.168.1.20:50052"  # required, with usable_mib
+    [[rpc]]                          # an rpc-server: device "RPC<i>" (i = its place among the workers,
+    endpoint = "192.168.1.20:50052"  #   the order of --rpc); required, with usable_mib
+    device_index = 0                 # optional: the device's index on that rpc-server (its buffers are
+                                     #   named RPC<device_index>[host:port], the name -ot takes)
+
+A ``[[device]]`` named ``RPC[host:port]`` (the spelling of older onboard versions, which
+llama.cpp never used) or ``RPC<k>[host:port]`` (the buffer name) is read as a worker, with a
+deprecation warning for the former.
     [llama]
     server = "/path/to/llama-server" # optional: server (path), build (int)
 """
@@ -64,11 +70,14 @@ RPC_FIELDS: _Schema = {
     "max_alloc_mib": ("num", False),
     "margin_mib": ("num", False),
     "description": ("str", False),
+    "device_index": ("int", False),
 }
 LLAMA_FIELDS: _Schema = {"server": ("str", False), "build": ("int", False)}
 TOP_LEVEL = {"name": "str", "device": "array", "host": "table", "rpc": "array", "llama": "table"}
 
 _ENDPOINT = re.compile(r"^[A-Za-z0-9._\-\[\]:]+:\d{1,5}$")
+# a worker named in a [[device]] entry: RPC[host:port] (old onboard spelling) or RPC<k>[host:port]
+_RPC_DEVICE = re.compile(r"^RPC(?P<index>\d*)\[(?P<endpoint>[^\]]+:\d{1,5})\]$")
 _KIND_TEXT = {"num": "a number", "int": "an integer", "str": "a string", "strlist": "a list of strings"}
 
 
@@ -194,8 +203,15 @@ def parse_rig(text: str, path: str = "rig.toml") -> Rig:
             raise BadInput(f"device name {d['name']!r} repeats {seen[d['name']]}", path=path,
                            line=loc.key_line("name", "device", i), field=f"{where}.name")
         seen[d["name"]] = where
+        rpc_name = _RPC_DEVICE.match(d["name"])
+        if rpc_name and not rpc_name.group("index"):
+            warnings.append(f"{path}:{loc.key_line('name', 'device', i) or '?'}: device name {d['name']!r} is deprecated: "
+                            "llama.cpp names a worker RPC<i> and its buffers RPC<k>[host:port]; declare it as "
+                            f'[[rpc]] endpoint = "{rpc_name.group("endpoint")}"')
         devices.append(Device(
-            name=d["name"], backend=d["backend"], usable_mib=float(d["usable_mib"]),
+            name=d["name"], backend="RPC" if rpc_name else d["backend"], usable_mib=float(d["usable_mib"]),
+            rpc_endpoint=rpc_name.group("endpoint") if rpc_name else None,
+            rpc_index=int(rpc_name.group("index") or 0) if rpc_name else 0,
             total_mib=_num(d.get("total_mib")), bandwidth_gbs=_num(d.get("bandwidth_gbs")),
             max_alloc_mib=_num(d.get("max_alloc_mib")),
             margin_mib=float(d.get("margin_mib", Device.margin_mib)),
@@ -210,19 +226,22 @@ def parse_rig(text: str, path: str = "rig.toml") -> Rig:
             raise BadInput(f"expected \"host:port\", got {endpoint!r}", path=path,
                            line=loc.key_line("endpoint", "rpc", i), field=f"{where}.endpoint",
                            fix='write it as rpc-server prints it, e.g. endpoint = "192.168.1.20:50052"')
-        name = f"RPC[{endpoint}]"
+        index = int(r.get("device_index", 0))
+        name = f"RPC{index}[{endpoint}]"
         if name in seen:
             raise BadInput(f"RPC endpoint {endpoint!r} repeats {seen[name]}", path=path,
-                           line=loc.key_line("endpoint", "rpc", i), field=f"{where}.endpoint")
+                           line=loc.key_line("endpoint", "rpc", i), field=f"{where}.endpoint",
+                           fix="give each worker once (device_index = N for a second device of one rpc-server)")
         seen[name] = where
         devices.append(Device(
-            name=name, backend="RPC", usable_mib=float(r["usable_mib"]), total_mib=_num(r.get("total_mib")),
+            name=name, backend="RPC", rpc_index=index, usable_mib=float(r["usable_mib"]), total_mib=_num(r.get("total_mib")),
             bandwidth_gbs=_num(r.get("bandwidth_gbs")), max_alloc_mib=_num(r.get("max_alloc_mib")),
             margin_mib=float(r.get("margin_mib", Device.margin_mib)), description=r.get("description"),
             rpc_endpoint=endpoint, link_gbs=_num(r.get("link_gbs")),
         ))
         _check_usable(devices[-1], path, loc.key_line("usable_mib", "rpc", i), where)
 
+    devices = name_rpc_devices(devices)
     host: Host | None = None
     if "host" in data:
         h = _validate(data["host"], HOST_FIELDS, "host", path, loc, "host", None)
@@ -241,6 +260,20 @@ def parse_rig(text: str, path: str = "rig.toml") -> Rig:
         warnings.append(f"{path}: no [host] table: using this machine's RAM ({host.ram_mib:.0f} MiB)")
     return Rig(devices=devices, host=host, name=data.get("name"), source=str(path),
                llama_server=llama.get("server"), llama_build=llama.get("build"), warnings=warnings)
+
+
+def name_rpc_devices(devices: list[Device]) -> list[Device]:
+    """Name the workers as llama.cpp does: ``RPC0``, ``RPC1``, ... in the order they are listed
+    (the order of ``--rpc``); their buffers keep ``RPC<k>[host:port]`` (``Device.buffer_name``).
+    Two devices of one rpc-server are two workers with the same endpoint and different indexes."""
+    out: list[Device] = []
+    i = 0
+    for d in devices:
+        if d.rpc_endpoint:
+            d = Device(**{**d.__dict__, "name": f"RPC{i}", "backend": "RPC"})
+            i += 1
+        out.append(d)
+    return out
 
 
 def _check_usable(dev: Device, path: str, line: int | None, where: str) -> None:

@@ -154,7 +154,6 @@ def test_plan_human_output_has_table_and_args(tmp_path: Path) -> None:
     (["--cache-type-k", "q9_9"], "unknown cache type"),
     (["--tensor-split", "a,b"], "--tensor-split"),
     (["--cache-type-v", "q8_0", "--flash-attn", "off"], "flash attention"),
-    (["--ctx", "-5"], "--ctx"),
 ])
 def test_plan_bad_input_exit_6(tmp_path: Path, args: list[str], needle: str) -> None:
     model = write_tiny_model(tmp_path / "m.gguf", "llama")

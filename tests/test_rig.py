@@ -40,8 +40,9 @@ def test_reference_rig_is_the_4090_and_5070ti() -> None:
 
 def test_rpc_servers_become_devices_after_the_local_ones() -> None:
     rig = load_rig(RPC_EXAMPLE)
-    assert [d.name for d in rig.devices] == ["CUDA0", "RPC[192.168.1.20:50052]"]
+    assert [d.name for d in rig.devices] == ["CUDA0", "RPC0"]
     rpc = rig.devices[1]
+    assert rpc.buffer_name == "RPC0[192.168.1.20:50052]"  # the name -ot and the log use
     assert (rpc.backend, rpc.rpc_endpoint, rpc.usable_mib, rpc.link_gbs) == ("RPC", "192.168.1.20:50052", 23000, 1.25)
     assert rig.llama_build == 6500
 

@@ -15,7 +15,8 @@ formula; this module charges the tensors that make that peak. Assumptions, each 
      runs in place, so one copy);
    - dense FFN: DENSE_FFN_COPIES F32 ``[n_ff, n_tokens]`` (gate, up, their product);
    - MoE FFN: per used expert MOE_FFN_COPIES ``[n_ff_exp]`` rows plus the ``[n_embd]`` expert output;
-   - output (the output layer's device only): F32 logits ``[n_vocab, n_tokens]``.
+   - output (the output layer's device only): F32 logits ``[n_vocab, n_outputs]``, where the
+     reserved graph has one output per sequence (``reserved_outputs``).
 4. Op offload (``op_offload`` on by default): when weights or whole layers stay on the host, the
    first GPU still runs the big-batch matrix multiplications and attention of host layers, staging
    the largest host weight, or one host layer's KV cells, in its compute buffer.
@@ -25,6 +26,16 @@ formula; this module charges the tensors that make that peak. Assumptions, each 
    qwen3moe/q8-np2-nofa-k; CUDA keeps them on the GPU).
 6. Host compute buffer: the masks and HOST_EMBD_COPIES F32 ``[n_embd, n_tokens]`` inputs
    (looked-up embeddings and their copies); with no GPU the whole graph runs there.
+7. No GPU (CPU-only plan): the whole graph runs in the CPU backend's one buffer, where the
+   looked-up inputs and the residual stream share memory: masks + CPU_ONLY_EMBD_COPIES F32
+   ``[n_embd, n_tokens]`` + the largest stage (an expert stage holds its gate/up rows only) or
+   the logits. Read off real CPU-only runs of build 11434 (Gemma 3 270M at 4096 tokens with and
+   without flash attention and at 1024 x 256; the tiny llama and qwen3moe at 4096 tokens). The
+   CPU-only cases of tests/test_planner_rpc_real.py were all seen while choosing the terms: none
+   of them is held out.
+8. Several devices: each device's buffer follows from what it holds and does
+   (``_several_devices``), with pipeline-parallel copies where llama.cpp enables them. One
+   device keeps terms 1-6 (calibrated on lavapipe and CUDA).
 The structure was read off real llama-server b11434 logs (CUDA on an H100 and lavapipe); the
 constants were then tuned only on the calibration cases of tests/planner_cases.py, and the
 held-out cases (never tuned on) are reported separately in docs/accuracy.md.
@@ -40,6 +51,7 @@ RESIDUAL_COPIES = 4.0     # F32 [n_embd, n_tokens] tensors alive at the peak
 DENSE_FFN_COPIES = 3.0    # gate, up, and their product
 MOE_FFN_COPIES = 2.0      # per used expert: gate/up rows (fused activation)
 HOST_EMBD_COPIES = 4.0    # host-side F32 [n_embd, n_tokens] inputs
+CPU_ONLY_EMBD_COPIES = 5.0  # no GPU: F32 [n_embd, n_tokens] tensors alive at the peak (inputs and residuals)
 
 
 @dataclass(frozen=True)
@@ -48,7 +60,15 @@ class ComputeShape:
     n_kv: int                  # cells per stream of the full-attention cache
     n_kv_swa: int | None       # cells per stream of the sliding-window cache, if any
     flash_attn: bool
-    n_outputs: int             # outputs in the reserved graph (n_tokens)
+    n_outputs: int             # outputs in the reserved graph (min(n_tokens, n_seq_max))
+
+
+def reserved_outputs(n_tokens: int, n_seq_max: int) -> int:
+    """Rows of logits in the reserved prompt graph. llama-server caps a context's outputs at one
+    per sequence (``n_outputs_max = n_seq_max``, printed as ``n_outputs_max``), and
+    ``sched_reserve`` reserves ``min(n_tokens, n_outputs_max)`` outputs: the logits of a 262k-token
+    vocabulary are then a few MiB, not ``n_vocab x n_ubatch`` floats."""
+    return max(1, min(n_tokens, n_seq_max))
 
 
 def _masks(f: ModelFacts, s: ComputeShape) -> int:
@@ -63,15 +83,16 @@ def _masks(f: ModelFacts, s: ComputeShape) -> int:
     return total
 
 
-def _stage(f: ModelFacts, s: ComputeShape) -> int:
-    """The largest per-layer stage (attention scores or FFN activations), bytes."""
+def _stage(f: ModelFacts, s: ComputeShape, cpu: bool = False) -> int:
+    """The largest per-layer stage (attention scores or FFN activations), bytes. ``cpu``: the
+    CPU backend's expert stage keeps the gate/up rows only (term 7)."""
     n_head = max(f.n_head) if f.n_head else 0
     attn = 0 if s.flash_attn else 4 * s.n_kv * s.n_tokens * n_head
     dense_ff = [f.n_ff[il] for il in range(f.n_layer) if not f.dense_ffn or f.dense_ffn[il]]
     dense = int(4 * DENSE_FFN_COPIES * max(dense_ff, default=0) * s.n_tokens)
     moe = 0
     if f.is_moe:
-        moe = int(4 * s.n_tokens * f.n_expert_used * (MOE_FFN_COPIES * f.n_ff_exp + f.n_embd))
+        moe = int(4 * s.n_tokens * f.n_expert_used * (MOE_FFN_COPIES * f.n_ff_exp + (0 if cpu else f.n_embd)))
     return max(attn, dense, moe)
 
 
@@ -81,7 +102,10 @@ def _residual(f: ModelFacts, s: ComputeShape) -> int:
 
 def estimate_compute(f: ModelFacts, s: ComputeShape, layer_device: list[str], output_device: str,
                      gpu_names: list[str], largest_host_weight: int, host_layer_kv: int = 0,
-                     host_attention_scores: bool = False) -> dict[str, int]:
+                     host_attention_scores: bool = False, *, weight_devices: frozenset[str] = frozenset(),
+                     offload_device: str | None = None, pipeline_copies: int = 1,
+                     largest_host_expert: int = 0, remote_ffn_blocks: frozenset[int] = frozenset()
+                     ) -> dict[str, int]:
     """Compute buffer bytes per device (``CPU`` = the host compute buffer).
 
     ``largest_host_weight``: the biggest weight tensor held on the host (excluding the token
@@ -93,6 +117,10 @@ def estimate_compute(f: ModelFacts, s: ComputeShape, layer_device: list[str], ou
     stage = _stage(f, s)
     resid = _residual(f, s)
     logits = 4 * f.n_vocab * s.n_outputs
+    if len(gpu_names) > 1:
+        return _several_devices(f, s, layer_device, output_device, gpu_names, largest_host_weight, host_layer_kv,
+                                host_attention_scores, weight_devices, offload_device, pipeline_copies,
+                                largest_host_expert, remote_ffn_blocks)
     out: dict[str, int] = {}
     with_layers = {d for d in layer_device if d != CPU}
     host_work = any(d == CPU for d in layer_device) or largest_host_weight > 0
@@ -109,10 +137,110 @@ def estimate_compute(f: ModelFacts, s: ComputeShape, layer_device: list[str], ou
             peak = max(peak, logits)
         if runs_layers or name == output_device:
             out[name] = (masks if runs_layers else 0) + resid + peak
-    host = masks + int(4 * HOST_EMBD_COPIES * f.n_embd * s.n_tokens)
     if not gpu_names:
-        host += resid + max(stage, logits)
-    elif host_attention_scores and not s.flash_attn:
+        # one backend, one allocator: inputs and residuals share the buffer (term 7)
+        out[CPU] = masks + int(4 * CPU_ONLY_EMBD_COPIES * f.n_embd * s.n_tokens) + max(_stage(f, s, cpu=True), logits)
+        return out
+    host = masks + int(4 * HOST_EMBD_COPIES * f.n_embd * s.n_tokens)
+    if host_attention_scores and not s.flash_attn:
+        host += 4 * s.n_kv * s.n_tokens * (max(f.n_head) if f.n_head else 0)
+    out[CPU] = host
+    return out
+
+
+def _mask_bytes(f: ModelFacts, s: ComputeShape, layers: list[int]) -> int:
+    """The masks the attention of ``layers`` reads: one per kind (full, sliding-window) among them."""
+    per = 2 if s.flash_attn else 4
+    kinds = {bool(f.swa[il]) if f.swa else False for il in layers if f.has_kv(il)}
+    return ((per * s.n_kv * s.n_tokens if False in kinds else 0)
+            + (per * (s.n_kv_swa or s.n_kv) * s.n_tokens if True in kinds else 0))
+
+
+def _ffn_stage(f: ModelFacts, s: ComputeShape) -> int:
+    """The FFN's largest activations: dense gate/up/product, or the used experts' gate/up rows."""
+    dense_ff = [f.n_ff[il] for il in range(f.n_layer) if not f.dense_ffn or f.dense_ffn[il]]
+    dense = int(4 * DENSE_FFN_COPIES * max(dense_ff, default=0) * s.n_tokens)
+    moe = int(4 * s.n_tokens * f.n_expert_used * MOE_FFN_COPIES * f.n_ff_exp) if f.is_moe else 0
+    return max(dense, moe)
+
+
+def _scores(f: ModelFacts, s: ComputeShape, il: int) -> int:
+    """Attention scores of layer ``il`` without flash attention: F32 ``[n_kv, n_tokens, n_head]``."""
+    if s.flash_attn:
+        return 0
+    n_kv = s.n_kv_swa if f.swa and f.swa[il] and s.n_kv_swa else s.n_kv
+    return 4 * n_kv * s.n_tokens * (f.n_head[il] if f.n_head else 0)
+
+
+def _several_devices(f: ModelFacts, s: ComputeShape, layer_device: list[str], output_device: str,
+                     gpu_names: list[str], largest_host_weight: int, host_layer_kv: int,
+                     host_attention_scores: bool, weight_devices: frozenset[str], offload_device: str | None,
+                     pipeline_copies: int, largest_host_expert: int,
+                     remote_ffn_blocks: frozenset[int]) -> dict[str, int]:
+    """Term 8: each device's buffer from what it holds and does (several devices). Within a
+    device's part of the graph the allocator frees a tensor after its last use, so the buffer is
+    the peak over the device's blocks of two phases:
+
+    - attention of block b: the masks of the kinds b and the later blocks there use (a mask dies
+      after the last attention reading it; a sliding-window model's full-attention mask lives only
+      where its full-attention layers are), the residual stream, the scores without flash attention;
+    - FFN of block b: the masks still needed by later blocks there, the FFN stage and its input and
+      output (an expert stage: the used experts' gate/up rows). The last block of the model runs
+      its FFN on the output rows only, so a device with only that block needs little more than its
+      attention phase. A block whose FFN weights sit elsewhere (``-ot``, ``--n-cpu-moe``) adds the
+      copies of that FFN's input and output;
+    - no block, only weights put there by ``-ot``: the FFN stage with its input and output;
+    - only the output layer: the logits;
+    - the device doing the host's big-batch work (op offload: the first device whose backend
+      offloads ops; RPC does not) when blocks or weights stay on the host: the one-device figure
+      of the host blocks plus the staged host weight or KV (or the largest host expert tensor),
+      even with no block of its own;
+    - pipeline parallelism (``pipeline_copies`` > 1): the scheduler keeps every graph input in
+      that many copies: on the first device its masks and the residual stream, on the others their
+      masks and one input, on the host the masks and two inputs.
+    Read off real runs with two rpc-server workers and lavapipe (tests/test_planner_rpc_real.py
+    MULTI_CASES, build 11434): the phases and pipeline copies on the tiny llama, the per-kind masks
+    on gemma3, the expert stage and the remote-FFN copies on qwen3moe. Its HELD_OUT_CASES were
+    added afterwards and never tuned on."""
+    embd = 4 * f.n_embd * s.n_tokens
+    resid = _residual(f, s)
+    stage = _ffn_stage(f, s)
+    logits = 4 * f.n_vocab * s.n_outputs
+    host_blocks = [il for il, d in enumerate(layer_device) if d == CPU and il < f.n_layer]
+    extra = max(pipeline_copies - 1, 0)
+    out: dict[str, int] = {}
+    first_with_layers = next((d for d in layer_device if d != CPU), None)
+    for name in gpu_names:
+        blocks = [il for il, d in enumerate(layer_device) if d == name and il < f.n_layer]
+        peak = 0
+        for k, il in enumerate(blocks):
+            later = blocks[k + 1:]
+            peak = max(peak, _mask_bytes(f, s, blocks[k:]) + resid + _scores(f, s, il))
+            if il != f.n_layer - 1:
+                peak = max(peak, _mask_bytes(f, s, later) + stage + 2 * embd)
+        if any(il in remote_ffn_blocks for il in blocks):
+            peak += 2 * embd
+        if not blocks and name in weight_devices:
+            peak = stage + 2 * embd
+        if name == offload_device and (host_blocks or largest_host_weight or largest_host_expert):
+            staged_kv = host_layer_kv // 2 + embd if host_layer_kv else 0
+            if host_blocks or largest_host_weight:
+                work = (_mask_bytes(f, s, host_blocks or list(range(f.n_layer))) + resid
+                        + max(stage, max((_scores(f, s, il) for il in host_blocks), default=0))
+                        + max(largest_host_weight, staged_kv))
+            else:
+                work = stage + 2 * embd + largest_host_expert
+            peak = max(peak, work)
+        if name == output_device:
+            peak = max(peak, logits)
+        if extra and blocks:
+            peak += extra * (_mask_bytes(f, s, blocks) + (resid if name == first_with_layers else embd))
+        if peak:
+            out[name] = peak
+    host = _masks(f, s) + int(4 * HOST_EMBD_COPIES * f.n_embd * s.n_tokens)
+    if extra:
+        host += extra * (_masks(f, s) + 2 * embd)
+    if host_attention_scores and not s.flash_attn:
         host += 4 * s.n_kv * s.n_tokens * (max(f.n_head) if f.n_head else 0)
     out[CPU] = host
     return out

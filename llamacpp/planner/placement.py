@@ -125,10 +125,11 @@ def layer_devices(n_layer_all: int, ngl: int, devices: Sequence[GpuDevice],
     return out
 
 
-def validate_overrides(overrides: Sequence[tuple[str, str]], device_names: Sequence[str]) -> list[tuple[re.Pattern[str], str]]:
+def validate_overrides(overrides: Sequence[tuple[str, str]], device_names: Sequence[str],
+                       extra_buffers: Sequence[str] = ()) -> list[tuple[re.Pattern[str], str]]:
     """Compile ``-ot`` rules; an unknown buffer name or a bad regex is BadInput, as llama.cpp
     aborts on them (common/arg.cpp parse_tensor_buffer_overrides)."""
-    valid = [CPU, *device_names]
+    valid = [CPU, *device_names, *extra_buffers]
     compiled = []
     for pattern, buft in overrides:
         if buft not in valid:
@@ -153,9 +154,12 @@ def _first_match(rules: Sequence[tuple[re.Pattern[str], str]], name: str) -> str
 
 def place_tensors(tensors: Sequence[TensorInfo], facts: ModelFacts, devices: Sequence[GpuDevice], *,
                   ngl: int, tensor_split: Sequence[float] | None = None,
-                  overrides: Sequence[tuple[str, str]] = (), build: int | None = None) -> Placement:
-    """Assign every tensor of the model to a device following llama.cpp's rules (module docstring)."""
-    rules = validate_overrides(overrides, [d.name for d in devices])
+                  overrides: Sequence[tuple[str, str]] = (), build: int | None = None,
+                  extra_buffers: Sequence[str] = ()) -> Placement:
+    """Assign every tensor of the model to a device following llama.cpp's rules (module docstring).
+    ``extra_buffers``: devices the model does not use (``-sm none``) whose buffers ``-ot`` may
+    still name."""
+    rules = validate_overrides(overrides, [d.name for d in devices], extra_buffers)
     by_name = {d.name: d for d in devices}
     ldev = layer_devices(facts.n_layer_all, ngl, devices, tensor_split, build)
     out_dev = ldev[facts.n_layer_all]
@@ -202,3 +206,27 @@ def place_tensors(tensors: Sequence[TensorInfo], facts: ModelFacts, devices: Seq
     n_off = min(ngl, facts.n_layer_all + 1) if devices else 0
     return Placement(tensor_device, ldev[: facts.n_layer_all], out_dev, bytes_by, n_off,
                      facts.n_layer_all + 1, skipped, tied_dev, fallbacks)
+
+
+def row_split(tensors: Sequence[TensorInfo], placement: Placement, devices: Sequence[GpuDevice],
+              tensor_split: Sequence[float] | None) -> Placement:
+    """``-sm row``: the layers sit on the main device, but their weight matrices go to the split
+    buffer type, which spreads each matrix's rows over all devices in the ``-ts`` proportions
+    (default: free memory). Norms, biases, the KV cache and the output layer stay on the main
+    device. The per-device share is the proportion of the bytes (row rounding is ignored)."""
+    if len(devices) < 2:
+        return placement
+    cum = split_points(devices, tensor_split)
+    shares = [b - a for a, b in zip([0.0, *cum[:-1]], cum)]
+    by = dict(placement.bytes_by_device)
+    for t in tensors:
+        dev = placement.tensor_device.get(t.name)
+        role = classify(t.name)
+        if dev in (None, CPU) or role.kind != "layer" or len([n for n in t.shape if n > 1]) < 2:
+            continue
+        by[dev] -= t.n_bytes
+        for d, share in zip(devices, shares):
+            by[d.name] = by.get(d.name, 0) + int(round(t.n_bytes * share))
+    return Placement(placement.tensor_device, placement.layer_device, placement.output_device, by,
+                     placement.n_offloaded, placement.n_offloadable, placement.skipped,
+                     placement.tied_output_device, placement.fallbacks)

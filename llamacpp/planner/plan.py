@@ -5,7 +5,8 @@ The JSON (``Plan.to_json``) is the contract of ``onboard plan --json`` (issue 4 
 ``strategy, args, layers_offloaded, devices[{name, capacity_mib, weights_mib, kv_mib, compute_mib,
 overhead_mib, total_mib, margin_mib, ...}], est_tokens_per_s, fits, warnings`` plus ``resolved``
 (the defaults as resolved: ctx, parallel, unified KV, flash attention, batch, ubatch, cache types,
-llama.cpp build). ``total_mib`` = weights + KV + compute + overhead (+ output buffer and repacked
+llama.cpp build). An RPC worker's entry (``RPC0``) adds ``buffer``, the name its buffers have in
+the log and in ``-ot`` (``RPC0[host:port]``). ``total_mib`` = weights + KV + compute + overhead (+ output buffer and repacked
 copies on the CPU entry); ``fits`` = total + margin <= capacity on every device; an unknown figure
 is null.
 """
@@ -17,13 +18,13 @@ from typing import Any, Sequence
 
 from llamacpp.errors import BadInput
 from llamacpp.gguf_model import GGUFHeader
-from llamacpp.rig import Rig
+from llamacpp.rig import Device, Rig
 
 from . import compute as compute_mod
 from .kv_cache import CACHE_TYPES, ContextShape, cache_type, estimate_kv, is_quantized
 from .model_facts import ModelFacts, model_facts
 from .overhead import HOST_MARGIN_MIB, device_overhead_mib, output_buffer_bytes
-from .placement import CPU, GpuDevice, Placement, cpu_moe_rules, n_cpu_moe_rules, place_tensors
+from .placement import CPU, GpuDevice, Placement, cpu_moe_rules, n_cpu_moe_rules, place_tensors, row_split
 from .speed import estimate_speed
 from .tensors import classify
 from .versions import VERIFIED_BUILD, mla_v_less, output_layer_first
@@ -57,11 +58,14 @@ class PlanRequest:
     cpu_moe: bool = False
     llama_build: int | None = None
     depth_tokens: int | None = None  # context depth the speed estimate is for (default: min(ctx, 4096))
+    split_mode: str = "layer"  # -sm: none (one device: --main-gpu), layer, row (split buffers)
+    main_gpu: int | None = None  # -mg: index in llama.cpp's device order (RPC workers first)
 
     @property
     def given(self) -> bool:
         return (self.ngl is not None or bool(self.tensor_split) or bool(self.overrides)
-                or self.n_cpu_moe is not None or self.cpu_moe)
+                or self.n_cpu_moe is not None or self.cpu_moe or self.split_mode != "layer"
+                or self.main_gpu is not None)
 
 
 @dataclass
@@ -75,6 +79,7 @@ class DevicePlan:
     margin_mib: float
     output_mib: float = 0.0
     repack_mib: float | None = None  # CPU entry only
+    buffer_name: str | None = None  # an RPC worker's buffer name as the log prints it: RPC0[host:port]
 
     @property
     def total_mib(self) -> float | None:
@@ -96,6 +101,8 @@ class DevicePlan:
                "total_mib": r(self.total_mib), "margin_mib": r(self.margin_mib), "output_mib": r(self.output_mib)}
         if self.name == CPU:
             out["repack_mib"] = r(self.repack_mib)
+        if self.buffer_name and self.buffer_name != self.name:
+            out["buffer"] = self.buffer_name
         return out
 
 
@@ -240,15 +247,24 @@ class Layout:
     overrides: tuple[tuple[str, str], ...] = ()
     cpu_moe: bool = False
     n_cpu_moe: int | None = None
+    split_mode: str = "layer"
+    main_gpu: int | None = None
 
 
 def evaluate(header: GGUFHeader, facts: ModelFacts, rig: Rig, settings: Settings, layout: Layout,
              *, strategy: str, base_warnings: Sequence[str] = (), depth_tokens: int | None = None) -> Plan:
     """Predict per-device memory and speed of one layout."""
-    gpus = [GpuDevice(d.name, d.usable_mib, d.max_alloc_mib) for d in rig.devices]
+    model_devices = split_mode_devices(rig, layout.split_mode, layout.main_gpu)
+    if layout.split_mode == "row" and model_devices:  # every layer on the main GPU; matrices spread below
+        model_devices = [model_devices[layout.main_gpu or 0]]
+    gpus = [GpuDevice(d.name, d.usable_mib, d.max_alloc_mib) for d in model_devices]
     rules = all_overrides(layout.overrides, layout.cpu_moe, layout.n_cpu_moe)
     placement = place_tensors(header.tensors, facts, gpus, ngl=layout.ngl, tensor_split=layout.tensor_split,
-                              overrides=rules, build=settings.build)
+                              overrides=rules, build=settings.build,
+                              extra_buffers=[d.name for d in rig.devices if d not in model_devices])
+    if layout.split_mode == "row":
+        placement = row_split(header.tensors, placement, [GpuDevice(d.name, d.usable_mib) for d in rig.devices],
+                              layout.tensor_split)
     shape = ContextShape.resolve(settings.ctx, settings.parallel, settings.unified, settings.ubatch)
     kv = estimate_kv(facts, placement.layer_device, shape, type_k=CACHE_TYPES[settings.type_k],
                      type_v=CACHE_TYPES[settings.type_v], flash_attn=settings.flash_attn, build=settings.build)
@@ -257,19 +273,29 @@ def evaluate(header: GGUFHeader, facts: ModelFacts, rig: Rig, settings: Settings
                     and classify(t.name).part != "ffn_exps"]
     cshape = compute_mod.ComputeShape(n_tokens=min(shape.n_ctx, settings.ubatch), n_kv=shape.n_ctx_seq,
                                       n_kv_swa=kv.cells_swa, flash_attn=settings.flash_attn,
-                                      n_outputs=min(shape.n_ctx, settings.ubatch))
+                                      n_outputs=compute_mod.reserved_outputs(min(shape.n_ctx, settings.ubatch),
+                                                                             shape.n_seq_max))
     host_kv = max((b // max(shape.n_stream, 1) for _, d, b in kv.per_layer if d == CPU), default=0)
-    comp = compute_mod.estimate_compute(facts, cshape, placement.layer_device, placement.output_device,
-                                        [g.name for g in gpus], max(host_weights, default=0), host_kv,
-                                        host_attention_scores=is_quantized(CACHE_TYPES[settings.type_k])
-                                        and any(d.backend == "Vulkan" for d in rig.devices))
+    gpu_names = [g.name for g in gpus]
+    comp = compute_mod.estimate_compute(
+        facts, cshape, placement.layer_device, placement.output_device, gpu_names, max(host_weights, default=0),
+        host_kv, host_attention_scores=is_quantized(CACHE_TYPES[settings.type_k])
+        and any(d.backend == "Vulkan" for d in rig.devices),
+        weight_devices=frozenset(dev for name, dev in placement.tensor_device.items()
+                                 if classify(name).kind == "layer" and dev != CPU
+                                 and dev not in placement.layer_device),
+        offload_device=next((d.name for d in model_devices if d.backend not in NO_OP_OFFLOAD), None),
+        pipeline_copies=PIPELINE_COPIES if pipeline_parallel(model_devices, layout, facts, rules) else 1,
+        remote_ffn_blocks=_remote_ffn_blocks(placement),
+        largest_host_expert=max((t.n_bytes for t in header.tensors if placement.tensor_device.get(t.name) == CPU
+                                 and classify(t.name).part == "ffn_exps"), default=0))
     warnings = list(base_warnings)
     devices: list[DevicePlan] = []
     for d in rig.devices:
         devices.append(DevicePlan(
             name=d.name, capacity_mib=d.usable_mib, weights_mib=placement.bytes_by_device.get(d.name, 0) / MIB,
             kv_mib=kv.total(d.name) / MIB, compute_mib=comp.get(d.name, 0) / MIB,
-            overhead_mib=device_overhead_mib(d), margin_mib=d.margin_mib))
+            overhead_mib=device_overhead_mib(d), margin_mib=d.margin_mib, buffer_name=d.buffer_name))
     host = rig.host
     cpu_cap = host.usable_ram_mib if host.usable_ram_mib is not None else (host.ram_mib or None)
     devices.append(DevicePlan(
@@ -288,12 +314,24 @@ def evaluate(header: GGUFHeader, facts: ModelFacts, rig: Rig, settings: Settings
                            bandwidth_gbs={**{d.name: d.bandwidth_gbs for d in rig.devices}, CPU: host.bandwidth_gbs},
                            backends={d.name: d.backend for d in rig.devices})
     warnings += speed.assumed
-    args = _args(settings, layout, len(rig.devices))
-    rpc = [d.rpc_endpoint for d in rig.devices if d.rpc_endpoint]
-    if rpc:  # llama.cpp RPC servers appear as devices RPC[host:port]; the server needs the list
+    args = _args(settings, layout, rig)
+    rpc = list(dict.fromkeys(d.rpc_endpoint for d in rig.devices if d.rpc_endpoint))
+    if rpc:  # llama.cpp's RPC workers: devices RPC0, RPC1, ... in this order; the server needs the list
         args[-2:-2] = ["--rpc", ",".join(rpc)]
     return Plan(strategy, args, placement.layers_offloaded, devices, speed.tokens_per_s, warnings, settings,
                 placement, n_splits=speed.n_splits)
+
+
+def _remote_ffn_blocks(placement: Placement) -> frozenset[int]:
+    """Blocks with FFN weights on another device than the block's own (``-ot``, ``--n-cpu-moe``)."""
+    out = set()
+    for name, dev in placement.tensor_device.items():
+        role = classify(name)
+        if (role.kind == "layer" and role.layer is not None and role.layer < len(placement.layer_device)
+                and (role.part or "").startswith("ffn") and role.part != "ffn_norm"
+                and dev != placement.layer_device[role.layer]):
+            out.add(role.layer)
+    return frozenset(out)
 
 
 def _repack_mib(header: GGUFHeader, placement: Placement, rig: Rig) -> float | None:
@@ -312,13 +350,20 @@ def _fmt_split(ts: Sequence[float]) -> str:
     return ",".join(f"{x:g}" for x in ts)
 
 
-def _args(s: Settings, layout: Layout, n_devices: int) -> list[str]:
-    """llama-server arguments for this placement and context, one token per element."""
+def _args(s: Settings, layout: Layout, rig: Rig) -> list[str]:
+    """llama-server arguments for this placement and context, one token per element. ``-ot``
+    names a device by its buffer name, the only spelling llama-server accepts
+    (``RPC0[host:port]`` for a worker)."""
     args = ["-c", str(s.ctx), "-ngl", str(layout.ngl)]
-    if layout.tensor_split and n_devices > 1:
+    if layout.split_mode != "layer":
+        args += ["-sm", layout.split_mode]
+    if layout.main_gpu is not None:
+        args += ["-mg", str(layout.main_gpu)]
+    if layout.tensor_split and len(rig.devices) > 1:
         args += ["-ts", _fmt_split(layout.tensor_split)]
+    buffers = {d.name: d.buffer_name for d in rig.devices}
     for pattern, buft in layout.overrides:
-        args += ["-ot", f"{pattern}={buft}"]
+        args += ["-ot", f"{pattern}={buffers.get(buft, buft)}"]
     if layout.cpu_moe:
         args.append("--cpu-moe")
     if layout.n_cpu_moe:
@@ -336,6 +381,68 @@ def _args(s: Settings, layout: Layout, n_devices: int) -> list[str]:
         args += ["-ub", str(s.ubatch)]
     args += ["-fit", "off"]
     return args
+
+
+# ggml-backend.h GGML_SCHED_MAX_COPIES: input copies the scheduler keeps with pipeline parallelism
+PIPELINE_COPIES = 4
+# backends whose devices report async compute and events (needed for pipeline parallelism)
+ASYNC_BACKENDS = ("CUDA", "ROCm", "HIP", "Vulkan", "RPC", "SYCL")
+# backends that never take the host's big-batch operations (their offload_op is absent)
+NO_OP_OFFLOAD = ("RPC",)
+
+
+def pipeline_parallel(model_devices: Sequence[Device], layout: Layout, facts: ModelFacts,
+                      rules: Sequence[tuple[str, str]]) -> bool:
+    """llama.cpp's condition (src/llama-context.cpp, llama_context constructor): more than one
+    device, every layer and the output offloaded (``-ngl`` > n_layer), layer split, no tensor
+    overrides (``-ot``, ``--cpu-moe``, ``--n-cpu-moe``), and async compute with events on every
+    device; the log then says "pipeline parallelism enabled" and "sched copies = 4"."""
+    return (len(model_devices) > 1 and layout.ngl > facts.n_layer_all and layout.split_mode == "layer"
+            and not rules and all(d.backend in ASYNC_BACKENDS for d in model_devices))
+
+
+SPLIT_MODES = ("none", "layer", "row")
+# backends with a split buffer type (ggml_backend_split_buffer_type): only these take -sm row
+ROW_SPLIT_BACKENDS = ("CUDA", "ROCm", "HIP", "SYCL")
+
+
+def split_mode_devices(rig: Rig, split_mode: str, main_gpu: int | None) -> list[Device]:
+    """The devices the model uses (src/llama.cpp llama_model_load_from_splits): all of them for
+    ``layer`` and ``row``; for ``none`` only the one at ``main_gpu`` in llama.cpp's order (RPC
+    workers first), none at all for ``-mg -1``. ``row`` needs a split buffer type on every device:
+    CPU, Vulkan, Metal and RPC have none, and llama.cpp refuses the model."""
+    if split_mode not in SPLIT_MODES:
+        raise BadInput(f"unknown split mode {split_mode!r}", field="--split-mode", fix="use none, layer or row")
+    mg = 0 if main_gpu is None else main_gpu
+    if split_mode in ("none", "row") and rig.devices and not -1 <= mg < len(rig.devices):
+        order = ", ".join(f"{i} = {d.name}" for i, d in enumerate(rig.devices))
+        raise BadInput(f"--main-gpu {mg} is not a device index; llama.cpp refuses it (devices: {order})",
+                       field="--main-gpu", fix=f"use 0 to {len(rig.devices) - 1}")
+    if split_mode == "none":
+        return [] if mg < 0 else [rig.devices[mg]] if rig.devices else []
+    if split_mode == "row":
+        lacking = [d.name for d in rig.devices if d.backend not in ROW_SPLIT_BACKENDS]
+        if lacking:
+            raise BadInput(f"--split-mode row needs split buffers, which the backend of {', '.join(lacking)} does not "
+                           f"have ({', '.join(ROW_SPLIT_BACKENDS)} do); llama.cpp cannot load the model so",
+                           field="--split-mode", fix="use --split-mode layer (or none with --main-gpu)")
+        if mg < 0:
+            raise BadInput("--split-mode row needs a main GPU", field="--main-gpu", fix="use 0 or more")
+    return list(rig.devices)
+
+
+def buffer_to_device(buft: str, rig: Rig) -> str:
+    """The device an ``-ot`` buffer names: ``RPC0[host:port]`` (what llama-server takes) or the
+    device name itself. A worker whose address is unknown cannot be named on a command line."""
+    d = rig.device(buft)
+    if d is not None and d.backend == "RPC" and not d.rpc_endpoint:
+        raise BadInput(f"-ot ...={buft}: llama-server names a worker's buffers RPC<k>[host:port], and the address "
+                       f"of {buft} is unknown", field="--override-tensor",
+                       fix=f"declare it as --device {buft}[host:port]=MiB or in the rig file's [[rpc]]")
+    for d in rig.devices:
+        if buft == d.buffer_name:
+            return d.name
+    return buft
 
 
 def llama_device_order(rig: Rig) -> Rig:
@@ -364,8 +471,9 @@ def make_plan(header: GGUFHeader, rig: Rig, request: PlanRequest) -> Plan:
         ngl = request.ngl if request.ngl is not None else facts.n_layer_all + 1  # -ngl auto/all with -fit off
         if ngl < 0:
             raise BadInput("must be 0 or more", field="--ngl")
+        overrides = tuple((pattern, buffer_to_device(buft, rig)) for pattern, buft in request.overrides)
         layout = Layout(ngl, tuple(request.tensor_split) if request.tensor_split else None,
-                        tuple(request.overrides), request.cpu_moe, request.n_cpu_moe)
+                        overrides, request.cpu_moe, request.n_cpu_moe, request.split_mode, request.main_gpu)
         plan = evaluate(header, facts, rig, settings, layout, strategy="given", base_warnings=warnings,
                         depth_tokens=request.depth_tokens)
         plan.rationale = "placement given on the command line, predicted as llama.cpp applies it with -fit off"

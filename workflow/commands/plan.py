@@ -72,7 +72,8 @@ def _table(plan_json: dict) -> str:
 @click.option("--ubatch", type=click.IntRange(1, MAX_CTX), default=512, show_default=True,
               help="Physical batch; llama.cpp caps it at --batch (so does the plan, and says so).")
 @click.option("--device", "devices", multiple=True, metavar="NAME=MiB",
-              help="A device and its usable memory, in llama.cpp's order (repeatable); replaces detection.")
+              help="A device and its usable memory, in llama.cpp's order (repeatable); replaces detection. "
+                   "An RPC worker: RPC0[host:port]=MiB.")
 @click.option("--rig", "rig_path", type=click.Path(dir_okay=False), help="Rig file (TOML).")
 @click.option("--ngl", type=click.IntRange(-1, 100_000), help="Layers to offload, as llama.cpp's -ngl (output layer first).")
 @click.option("--tensor-split", help="Split proportions per device, as llama.cpp's -ts (e.g. 3,1).")
@@ -80,6 +81,10 @@ def _table(plan_json: dict) -> str:
               help="As llama.cpp's -ot (repeatable; first match wins).")
 @click.option("--n-cpu-moe", type=click.IntRange(0, 100_000), help="Experts of the first N layers on the CPU.")
 @click.option("--cpu-moe", is_flag=True, help="All experts on the CPU.")
+@click.option("--split-mode", type=click.Choice(["none", "layer", "row"]), default="layer", show_default=True,
+              help="As llama.cpp's -sm: none = one device (--main-gpu), row = split buffers (CUDA only).")
+@click.option("--main-gpu", type=click.IntRange(-1, 1024),
+              help="As llama.cpp's -mg: device index in llama.cpp's order (RPC workers first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_context
 def command(ctx: click.Context, model: str, **opts) -> None:  # type: ignore[no-untyped-def]
@@ -98,7 +103,8 @@ def command(ctx: click.Context, model: str, **opts) -> None:  # type: ignore[no-
 
 
 def _run(click_ctx: click.Context, model: str, *, ctx_n, parallel, cache_type_k, cache_type_v, flash_attn,  # type: ignore[no-untyped-def]
-         batch, ubatch, devices, rig_path, ngl, tensor_split, overrides, n_cpu_moe, cpu_moe, as_json) -> int:
+         batch, ubatch, devices, rig_path, ngl, tensor_split, overrides, n_cpu_moe, cpu_moe, split_mode, main_gpu,
+         as_json) -> int:
     import json
 
     from llamacpp.errors import BadInput
@@ -118,7 +124,7 @@ def _run(click_ctx: click.Context, model: str, *, ctx_n, parallel, cache_type_k,
         ctx=ctx_n, parallel=parallel, cache_type_k=cache_type_k, cache_type_v=cache_type_v, flash_attn=flash_attn,
         batch=batch, ubatch=ubatch, ngl=ngl, tensor_split=_split(tensor_split),
         overrides=tuple(_override(o) for o in overrides), n_cpu_moe=n_cpu_moe, cpu_moe=cpu_moe,
-        llama_build=rig.llama_build)
+        llama_build=rig.llama_build, split_mode=split_mode, main_gpu=main_gpu)
     plan = make_plan(header, rig, request)
     data = plan.to_json()
     if as_json:
