@@ -12,6 +12,9 @@ Data files (JSON, so that the phases can update them and a person can edit them)
   a system prompt or budget where the model needs one.
 Results: ``results/evalplus/<bench-id>/<dataset>.json`` (the summary the report is rendered from),
 ``<dataset>-samples.jsonl`` (raw answers) and ``<dataset>-eval_results.json`` (EvalPlus's own output).
+
+A repository that keeps its own pipeline (``phases.owner_pipeline``: its bench-client.conf,
+generate-report.py and results layout) shares only :func:`measure` with ours.
 """
 from __future__ import annotations
 
@@ -138,10 +141,11 @@ def download_dataset(root: Path, dataset: str) -> Path:
     return out
 
 
-def run_bench(root: Path, bench: str, *, binary: str, dataset: str = "humaneval", dataset_path: Path,
-              quick: int | None = None, timeout_s: float | None = None, work_dir: Path,
-              progress: Callable[[str], None] = lambda _s: None) -> tuple[dict[str, Any], dict[str, str]]:
-    """Benchmark ``[bench]``; returns its summary and the files to write ({relpath: text})."""
+def measure(root: Path, bench: str, *, binary: str, dataset: str = "humaneval", dataset_path: Path,
+            quick: int | None = None, timeout_s: float | None = None, work_dir: Path, config=None,
+            progress: Callable[[str], None] = lambda _s: None):  # -> tuple[dict, evalplus_run.RunResult]
+    """Benchmark ``[bench]`` (our client, EvalPlus's evaluate): its summary and the run's result (with
+    the paths of its files in ``work_dir``). ``config`` = how the client asks (default: client.json)."""
     import time
 
     from llamacpp import evalplus_run
@@ -157,7 +161,7 @@ def run_bench(root: Path, bench: str, *, binary: str, dataset: str = "humaneval"
     progress(f"Launching: {' '.join(argv)}")
     out_dir = work_dir / f"{bench}-{dataset}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     result = evalplus_run.run(argv, dataset=dataset, dataset_path=dataset_path, out_dir=out_dir,
-                              config=client_config(root, bench), quick=quick,
+                              config=config or client_config(root, bench), quick=quick,
                               timeout_s=timeout_s or run_timeout(root), progress=progress)
     models = load_json(root, MODELS_JSON)
     summary = {
@@ -166,6 +170,23 @@ def run_bench(root: Path, bench: str, *, binary: str, dataset: str = "humaneval"
         **{k: v for k, v in result.to_json().items() if not k.endswith("_path")},
         "profile_values": {k: section.values.get(k) for k in ("MODEL", "CTX_SIZE", "N_GPU_LAYERS", "EXTRA_ARGS")},
     }
+    return summary, result
+
+
+def scored_samples(result) -> Path:  # (evalplus_run.RunResult) -> Path
+    """The samples EvalPlus scored: its sanitized copy of the answers (``llamacpp.evalplus_run.score``
+    writes ``<samples>-sanitized.jsonl`` beside them), else the raw answers."""
+    raw = Path(result.samples_path)
+    sanitized = raw.with_name(raw.stem + "-sanitized.jsonl")
+    return sanitized if sanitized.is_file() else raw
+
+
+def run_bench(root: Path, bench: str, *, binary: str, dataset: str = "humaneval", dataset_path: Path,
+              quick: int | None = None, timeout_s: float | None = None, work_dir: Path,
+              progress: Callable[[str], None] = lambda _s: None) -> tuple[dict[str, Any], dict[str, str]]:
+    """Benchmark ``[bench]``; returns its summary and the files to write ({relpath: text}) in our layout."""
+    summary, result = measure(root, bench, binary=binary, dataset=dataset, dataset_path=dataset_path, quick=quick,
+                              timeout_s=timeout_s, work_dir=work_dir, progress=progress)
     base = f"{RESULTS_DIR}/{bench}/{dataset}"
     files = {
         f"{base}.json": dump_json(summary),

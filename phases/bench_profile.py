@@ -5,8 +5,10 @@ Why a second profile: a benchmark compares models, so each one is served the sam
 (EvalPlus asks for temperature 0), and ``--reasoning-format none`` for thinking models so that the
 chain of thought stays in the content and the answer after it is what gets scored. The smaller
 context frees memory, so the planner usually puts more layers on the GPUs than production does.
-The phase also enters the model in the benchmark pipeline's data files (display name, client
-settings). ``advance NAME --skip-bench`` skips this phase and the benchmark (recorded).
+The phase also enters the model in the benchmark pipeline's files (display name, client settings):
+ours (models.json, client.json), or, in a repository that keeps its own pipeline, its
+bench-client.conf and generate-report.py, edited by meaning (``phases.owner_pipeline``).
+``advance NAME --skip-bench`` skips this phase and the benchmark (recorded).
 """
 from __future__ import annotations
 
@@ -104,28 +106,65 @@ def bench_values(ctx: PhaseContext) -> tuple[dict[str, str], list[str], dict]:
     return values, comments, facts
 
 
+def model_names(ctx: PhaseContext, production_name: str) -> list[str]:
+    """Names the model goes by, best first, for finding its published scores: the profile's NAME, the
+    card's base model, the GGUF repository, the candidate's name."""
+    names = [production_name]
+    card = ctx.card_path()
+    if card.is_file():
+        from llamacpp.candidate_card import load_card
+
+        base = load_card(card, require_repo=False).base_model
+        names += [base] if isinstance(base, str) else list(base or [])
+    repo = ctx.options.get("repo")
+    if repo:
+        names.append(str(repo).rsplit("/", 1)[-1])
+    names.append(ctx.name)
+    return [n for i, n in enumerate(names) if n and n not in names[:i]]
+
+
 def prepare(ctx: PhaseContext) -> None:
-    from phases import docs_blocks
+    from phases import owner_pipeline
 
     values, comments, facts = bench_values(ctx)
     bench = bp.bench_id(ctx.profile_id)
-    ctx.set_profile(bench, values, comments)
-    ctx.options["bench_plan"] = facts
+    display_name = values["NAME"].removesuffix(" (benchmark)")
     system_prompt = (ctx.options.get("samplers") or {}).get("system_prompt")
+    owner = owner_pipeline.is_owner_pipeline(ctx.root)
     with ctx.writing():  # files that list every model: read, change and write with no other write between
-        ctx.write_file(bp.MODELS_JSON, bp.dump_json(bp.with_model(bp.load_json(ctx.root, bp.MODELS_JSON), bench,
-                                                                  values["NAME"].removesuffix(" (benchmark)"))))
-        ctx.write_file(bp.CLIENT_JSON, bp.dump_json(bp.with_client(bp.load_json(ctx.root, bp.CLIENT_JSON), bench,
-                                                                   thinking=facts["thinking"],
-                                                                   system_prompt=system_prompt)))
-        readme = docs_blocks.complete(ctx.root).get(bp.PIPELINE_README)
-        if readme is not None:
-            ctx.write_file(bp.PIPELINE_README, readme)
+        entries = owner_pipeline.plan_entries(ctx.root, bench, display_name=display_name,
+                                              model_names=model_names(ctx, display_name),
+                                              system_prompt=system_prompt) if owner else None
+        # everything checked (a refusal above writes nothing): now write
+        ctx.set_profile(bench, values, comments)
+        ctx.options["bench_plan"] = facts
+        if entries is not None:
+            entries.write(ctx)
+        else:
+            _enter_in_our_pipeline(ctx, bench, display_name, facts["thinking"], system_prompt)
     ctx.echo(f"[{bench}] written to models.conf: ctx {bp.BENCH_CTX}, -ngl {values['N_GPU_LAYERS']} "
              f"(production {facts['production_ngl']}), EXTRA_ARGS {values['EXTRA_ARGS']}")
-    ctx.echo(f"{bp.MODELS_JSON}: add the official reference scores of this model by hand (with their source).")
+    if entries is not None:
+        for note in entries.notes:
+            ctx.echo(note)
+    else:
+        ctx.echo(f"{bp.MODELS_JSON}: add the official reference scores of this model by hand (with their source).")
     ctx.echo(f"Next: `onboard advance {ctx.name}` runs EvalPlus with it (add --quick N for a subset), "
              f"or `onboard advance {ctx.name} --skip-bench`.")
+
+
+def _enter_in_our_pipeline(ctx: PhaseContext, bench: str, display_name: str, thinking: bool,
+                           system_prompt: str | None) -> None:
+    """Our template pipeline's data files (models.json, client.json) and its README's generated block."""
+    from phases import docs_blocks
+
+    ctx.write_file(bp.MODELS_JSON, bp.dump_json(bp.with_model(bp.load_json(ctx.root, bp.MODELS_JSON), bench,
+                                                              display_name)))
+    ctx.write_file(bp.CLIENT_JSON, bp.dump_json(bp.with_client(bp.load_json(ctx.root, bp.CLIENT_JSON), bench,
+                                                               thinking=thinking, system_prompt=system_prompt)))
+    readme = docs_blocks.complete(ctx.root).get(bp.PIPELINE_README)
+    if readme is not None:
+        ctx.write_file(bp.PIPELINE_README, readme)
 
 
 def _valid(ctx: PhaseContext) -> GuardResult:
@@ -161,8 +200,18 @@ def _valid(ctx: PhaseContext) -> GuardResult:
     if wrong:
         return GuardResult(False, f"[{bench}]: " + "; ".join(wrong),
                            fix=f"onboard rollback {ctx.name} then advance again (re-plans it)")
+    from phases import owner_pipeline
+
+    owner = owner_pipeline.is_owner_pipeline(ctx.root)
+    if owner:
+        problem = owner_pipeline.check_entries(ctx.root, bench,
+                                               system_prompt=(ctx.options.get("samplers") or {}).get("system_prompt"))
+        if problem:
+            return GuardResult(False, problem, fix=f"correct that file by hand, or onboard rollback {ctx.name} "
+                                                   "then advance again (enters the model anew)")
     return GuardResult(True, f"[{bench}] parses; ctx {bp.BENCH_CTX}, -b/-ub {bp.BENCH_BATCH}, no sampler arguments"
-                             + (", --reasoning-format none" if thinking else ""))
+                             + (", --reasoning-format none" if thinking else "")
+                             + ("; the pipeline's own files parse and name it" if owner else ""))
 
 
 PHASE = Phase(
@@ -171,7 +220,8 @@ PHASE = Phase(
     does="writes [bench-<id>] (CTX_SIZE=10240, -b 512 -ub 512, more GPU layers where the smaller context frees "
          "memory, --reasoning-format none for thinking models, no sampler args) and enters the model in the "
          "benchmark pipeline files",
-    guards=(Guard("bench profile valid", "[bench-<id>] parses, ctx 10240, -b/-ub 512, no sampler arguments", _valid),),
+    guards=(Guard("bench profile valid", "[bench-<id>] parses, ctx 10240, -b/-ub 512, no sampler arguments; "
+                  "the pipeline files it edited still parse", _valid),),
     prepare=prepare,
     owns_options=("bench_plan",),
     skippable=True,

@@ -7,6 +7,10 @@ scores them with EvalPlus's own ``evaluate`` and writes, through the journal, th
 re-rendered report (the SVG chart is re-drawn beside it). ``--quick N`` runs the first N tasks and the
 report says so; ``--dataset FILE`` names the HumanEval+ file (offline runs; EvalPlus's own
 ``HUMANEVAL_OVERRIDE_PATH`` works too).
+
+A repository that keeps its own pipeline (``phases.owner_pipeline``) gets the same measurement, but
+its files where its own results go (the layout of the results already there) and its report written
+by its own ``generate-report.py``, each file through the journal, so a rollback restores the old report.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ def prepare(ctx: PhaseContext) -> None:
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
     from llamacpp.errors import BadInput, ExternalFailure
     from llamacpp.server_command import find_llama_server
-    from phases import docs_blocks
+    from phases import docs_blocks, owner_pipeline
 
     quick = None
     if opts.get("quick"):
@@ -46,6 +50,9 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
         raise ExternalFailure("llama-server not found", fix="set LLAMA_SERVER, add [llama] server to rig.toml, "
                                                             "or run scripts/install-llama-server.sh")
     bench = bp.bench_id(ctx.profile_id)
+    if owner_pipeline.is_owner_pipeline(ctx.root):
+        _run_in_owner_pipeline(ctx, bench, binary=binary, dataset=dataset, dataset_path=path, quick=quick)
+        return
     summary, files = bp.run_bench(ctx.root, bench, binary=binary, dataset=dataset, dataset_path=path, quick=quick,
                                   work_dir=ctx.work_dir / "bench", progress=ctx.echo)
     for relpath, text in files.items():
@@ -55,16 +62,59 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
         for relpath in (bp.REPORT, bp.CHART):  # the report and its chart follow the new results now
             if relpath in rendered:
                 ctx.write_file(relpath, rendered[relpath])
+    _record(ctx, summary, f"{bp.RESULTS_DIR}/{bench}/{dataset}.json", bp.REPORT)
+    ctx.echo(f"Written: {', '.join([*files, *(p for p in (bp.REPORT, bp.CHART) if p in rendered)])}")
+
+
+def _run_in_owner_pipeline(ctx: PhaseContext, bench: str, *, binary: str, dataset: str, dataset_path, quick) -> None:
+    """Measure as always, then put the answers and EvalPlus's results where the owner's results go and
+    let the owner's own generate-report.py write the report, as their benchmark.sh would."""
+    from pathlib import Path
+
+    from phases import owner_pipeline as op
+
+    thinking = bool((ctx.options.get("bench_plan") or {}).get("thinking"))
+    summary, result = bp.measure(ctx.root, bench, binary=binary, dataset=dataset, dataset_path=dataset_path,
+                                 quick=quick, work_dir=ctx.work_dir / "bench", progress=ctx.echo,
+                                 config=op.client_config(ctx.root, bench, thinking=thinking))
+    name = summary.get("display_name") or bench
+    files = op.result_files(ctx.root, bench, name,
+                            samples=bp.scored_samples(result).read_text(encoding="utf-8"),
+                            raw=Path(result.samples_path).read_text(encoding="utf-8"),
+                            eval_results=Path(result.results_path).read_text(encoding="utf-8"))
+    layout = op.results_layout(ctx.root)
+    with ctx.writing():  # the report lists every model: results and report written with no other write between
+        for relpath, text in files.items():
+            ctx.write_file(relpath, text)
+        report, left_out = op.regenerate_report(ctx.root, ctx.work_dir / "owner-report")
+        for relpath, text in report.items():
+            ctx.write_file(relpath, text)
+    eval_path = next(p for p in files if p.endswith("eval_results.json"))
+    _record(ctx, summary, eval_path, op.REPORT if op.REPORT in report or (ctx.root / op.REPORT).is_file() else None,
+            pipeline="owner")
+    ctx.echo(f"Results laid out {layout.source}: {', '.join(files)}")
+    if quick:
+        ctx.echo(f"A quick run of {summary['n_tasks']} tasks: {op.REPORT_SCRIPT} scores whatever the results hold, "
+                 "so its report may show them as the model's score.")
+    ctx.echo(f"Report by {op.REPORT_SCRIPT}: " + (", ".join(report) if report else "it wrote nothing under results/"))
+    if left_out:
+        ctx.echo(f"Not copied (not text; run {op.REPORT_SCRIPT} by hand for them): {', '.join(left_out)}")
+
+
+def _record(ctx: PhaseContext, summary: dict[str, Any], results_file: str, report: str | None, *,
+            pipeline: str = "ours") -> None:
+    """What the run left, for the guard, the docs phase and the history; and the scores, said."""
     ctx.options["benchmark"] = {k: summary.get(k) for k in ("profile", "dataset", "n_tasks", "total_tasks", "quick",
                                                             "base_pass1", "plus_pass1", "gen_tps", "truncated",
                                                             "request_errors")}
-    ctx.options["benchmark"]["file"] = f"{bp.RESULTS_DIR}/{bench}/{dataset}.json"
+    ctx.options["benchmark"]["file"] = results_file
+    ctx.options["benchmark"]["report"] = report
+    ctx.options["benchmark"]["pipeline"] = pipeline
     ctx.data["event"] = dict(ctx.options["benchmark"])
     plus = summary.get("plus_pass1")
-    ctx.echo(f"EvalPlus {dataset}: pass@1 base {summary['base_pass1']:.3f}, plus "
+    ctx.echo(f"EvalPlus {summary['dataset']}: pass@1 base {summary['base_pass1']:.3f}, plus "
              f"{'-' if plus is None else f'{plus:.3f}'} over {summary['n_tasks']} of {summary['total_tasks']} tasks"
              f"{' (quick)' if summary.get('quick') else ''}; {summary.get('gen_tps') or 0:.1f} t/s")
-    ctx.echo(f"Written: {', '.join([*files, *(p for p in (bp.REPORT, bp.CHART) if p in rendered)])}")
 
 
 def _results_present(ctx: PhaseContext) -> GuardResult:
@@ -73,8 +123,10 @@ def _results_present(ctx: PhaseContext) -> GuardResult:
         return GuardResult(False, "no benchmark run yet", fix=f"onboard advance {ctx.name}  (--quick N for a subset)")
     if not (ctx.root / done["file"]).is_file():
         return GuardResult(False, f"{done['file']} is missing", fix=f"onboard advance {ctx.name}")
-    if not (ctx.root / bp.REPORT).is_file():
-        return GuardResult(False, f"{bp.REPORT} is missing", fix="onboard docs fix")
+    report = done.get("report", bp.REPORT)
+    if report and not (ctx.root / report).is_file():
+        return GuardResult(False, f"{report} is missing", fix="onboard docs fix" if report == bp.REPORT
+                           else f"run {bp.PIPELINE_DIR}/generate-report.py there, or onboard advance {ctx.name}")
     quick = f" (quick: {done['n_tasks']} of {done['total_tasks']} tasks)" if done.get("quick") else ""
     return GuardResult(True, f"{done['file']}: pass@1 base {done['base_pass1']:.3f}{quick}")
 
