@@ -200,6 +200,11 @@ class Engine:
             here = cand.state
             if here == "abandoned":
                 raise WorkflowError(Exit.WRONG_STATE, f"{name} was abandoned; nothing to roll back")
+            if cand.options.get("adopted"):
+                raise WorkflowError(Exit.WRONG_STATE, f"{name} was adopted from the repository as it was: onboard "
+                                    "wrote nothing for it, so there is nothing to roll back",
+                                    fix=f"edit [{cand.options.get('profile', name)}] in models.conf yourself, or "
+                                        f"`onboard abandon {name}` to stop tracking it")
             came_by_skip = cand.options.get("_skipped_into") == here
             dest = machine.fire("rollback", here, came_by_skip=came_by_skip)
             if dest is None:

@@ -38,9 +38,12 @@ def command(ctx: click.Context, as_json: bool, assistant: bool) -> None:
     from workflow.adoption import adopt_profiles
 
     root, db = repo_paths(ctx)
+    from phases.owner_pipeline import pipeline_places
+
     repo_map = build_map(root)  # reads and checks the docs first: a file it cannot read stops here
+    pipeline, pipeline_problems = pipeline_places(root)
     adopted = adopt_profiles(root, open_db(db), sys.argv[1:])
-    map_json = repo_map.to_json()
+    map_json = {**repo_map.to_json(), "pipeline": pipeline, "pipeline_unmapped": pipeline_problems}
     work = root / ".onboard"
     work.mkdir(parents=True, exist_ok=True)
     write_atomic(work / "repo-map.json", json.dumps(map_json, indent=2) + "\n")
@@ -55,6 +58,7 @@ def command(ctx: click.Context, as_json: bool, assistant: bool) -> None:
     click.echo(_render_candidates(adopted))
     click.echo("")
     click.echo(repo_map.render())
+    click.echo(_render_pipeline(pipeline, pipeline_problems))
     if installed:
         click.echo("\nAssistant files installed: " + ", ".join(installed))
     click.echo(f"\nThe map is kept in {work / 'repo-map.json'} (made afresh on every run). "
@@ -79,4 +83,15 @@ def _render_candidates(adopted) -> str:  # adopted: workflow.adoption.Adopted
         lines.append("No new profiles to adopt.")
     if adopted.known:
         lines.append("Already candidates (left as they are): " + ", ".join(adopted.known))
+    return "\n".join(lines)
+
+
+def _render_pipeline(places: list[dict], problems: list[str]) -> str:
+    if not places and not problems:
+        return "\nbenchmark pipeline: none of your own (the bench phases use onboard's benchmarks/evalplus files)"
+    lines = ["\nbenchmark pipeline (onboard adds the new model's entries here):"]
+    for p in places:
+        where = f"{p['file']}:{p['line']}" if p.get("line") else p["file"]
+        lines.append(f"  {p['role']:<16} {where}: {', '.join(p['entries'])}")
+    lines += [f"  could not use: {problem}" for problem in problems]
     return "\n".join(lines)
