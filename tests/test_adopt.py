@@ -77,3 +77,16 @@ def test_adopt_prints_the_map_and_what_it_could_not_use(owner):
     assert proc.returncode == 0, proc.stderr
     assert "README.md:16" in proc.stdout and "generate-report.py:21" in proc.stdout
     assert "docs/notes.md:5" in proc.stdout  # a table that names a model but whose columns mean nothing
+
+
+def test_adopt_assistant_installs_then_removes_exactly_its_additions(owner):
+    root, onboard = owner
+    before = tracked_bytes(root)
+    installed = onboard("adopt", "--assistant", "--json")
+    assert installed.returncode == 0, installed.stderr
+    assert ".claude/skills/add-model/SKILL.md" in json.loads(installed.stdout)["assistant_files"]
+    agent = (root / ".claude" / "agents" / "gpu-optimizer.md").read_bytes()
+    assert agent.startswith(before[".claude/agents/gpu-optimizer.md"]) and b"NOT YET TESTED" in agent
+    removed = onboard("adopt", "--remove-assistant")
+    assert removed.returncode == 0, removed.stderr
+    assert tracked_bytes(root) == before

@@ -20,9 +20,11 @@ from workflow.commands._common import handle_errors, print_json, repo_paths
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output: candidates and the map")
 @click.option("--assistant", is_flag=True,
               help="also install the /add-model skill and short onboard sections in .claude/agents/*.md")
+@click.option("--remove-assistant", is_flag=True,
+              help="take out exactly what --assistant added (anything edited since is kept and named)")
 @click.pass_context
 @handle_errors
-def command(ctx: click.Context, as_json: bool, assistant: bool) -> None:
+def command(ctx: click.Context, as_json: bool, assistant: bool, remove_assistant: bool) -> None:
     """Adopt this repository as it is: its profiles become onboarded candidates, its own tables,
     lists and pipeline files become the places onboard keeps.
 
@@ -48,19 +50,22 @@ def command(ctx: click.Context, as_json: bool, assistant: bool) -> None:
     work.mkdir(parents=True, exist_ok=True)
     write_atomic(work / "repo-map.json", json.dumps(map_json, indent=2) + "\n")
     installed: list[str] = []
-    if assistant:
-        from workflow.assistant_files import install
+    notes: list[str] = []
+    if assistant or remove_assistant:
+        from workflow import assistant_files
 
-        installed = install(root)
+        installed = (assistant_files.remove if remove_assistant else assistant_files.install)(root, notes)
     if as_json:
-        print_json({**adopted.to_json(), "map": map_json, "assistant_files": installed})
+        print_json({**adopted.to_json(), "map": map_json, "assistant_files": installed, "assistant_notes": notes})
         return
     click.echo(_render_candidates(adopted))
     click.echo("")
     click.echo(repo_map.render())
     click.echo(_render_pipeline(pipeline, pipeline_problems))
     if installed:
-        click.echo("\nAssistant files installed: " + ", ".join(installed))
+        click.echo(f"\nAssistant files {'removed' if remove_assistant else 'installed'}: " + ", ".join(installed))
+    for note in notes:
+        click.echo(f"  note: {note}")
     click.echo(f"\nThe map is kept in {work / 'repo-map.json'} (made afresh on every run). "
                "Next: onboard list --all; onboard docs check; onboard start NAME for a new model.")
 
