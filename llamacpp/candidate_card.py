@@ -56,6 +56,7 @@ _CONTEXT_WORD = re.compile(r"\bcontext\b|\bctx\b|\bn_ctx\b|\btokens?\b.*\bnative
 _NUMBER = re.compile(r"(?<![\w.])(\d{1,3}(?:,\d{3})+|\d+(?:\.\d+)?)\s*([KkM])?(?![\w])(?P<after>\s*(?:tokens?|context))?",
                      re.IGNORECASE)
 _INLINE_CODE = re.compile(r"`[^`]*`")
+_TOP_KEY = re.compile(r"^([^\s#:'\"-][^:]*?)\s*:")  # a top-level `key:` line of the front matter
 _YARN = re.compile(r"\byarn\b|rope[ _-]?scal", re.IGNORECASE)
 _ORIGINAL_MODEL = re.compile(r"^\W*original model\W*:?\s*\S*?huggingface\.co/([\w.-]+/[\w.-]+)",
                              re.IGNORECASE | re.MULTILINE)
@@ -246,11 +247,14 @@ def load_card(path: str | Path, *, repo_override: str | None = None, require_rep
         hf_logger.setLevel(level)
     meta = card.data.to_dict()
 
+    key_at: dict[str, int] = {}  # each top-level key's first line, found once (linear in the card)
+    for no, line in fm_lines:
+        top = _TOP_KEY.match(line)
+        if top is not None:
+            key_at.setdefault(top.group(1), no)
+
     def line_of(key: str) -> int | None:
-        for no, line in fm_lines:
-            if re.match(rf"^{re.escape(key)}\s*:", line):
-                return no
-        return None
+        return key_at.get(key)
 
     def string(key: str) -> str | None:
         value = meta.get(key)

@@ -64,3 +64,17 @@ def test_a_file_far_larger_than_its_kind_is_refused_by_size(tmp_path):
     proc = _onboard("hardware", "--rig", str(rig), cwd=tmp_path)
     assert proc.returncode == 6 and "MiB" in proc.stderr, proc.stderr
     reliability.count(FIGURES, "a 20 GiB models.conf and a 2 MiB rig file: refused by size", 2)
+
+
+def test_a_card_with_thousands_of_front_matter_keys_is_read_in_linear_time(tmp_path):
+    """5,000 keys took 44-52 s when each key's line was searched for separately; the card is read in
+    one pass now. The timeout only guards against a hang; the figures belong to benchmarks."""
+    card = tmp_path / "README_many.md"
+    card.write_text("---\ngguf_repo: a/b-GGUF\n" + "".join(f"key{i}: value {i}\n" for i in range(5000)) + "---\n# Many\n")
+    script = ("import sys; from llamacpp.candidate_card import load_card\n"
+              "c = load_card(sys.argv[1]); print(c.repo_id, c.key_lines['key4999'], len(c.key_lines))")
+    proc = subprocess.run([sys.executable, "-c", script, str(card)], capture_output=True, text=True, timeout=60,
+                          cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["a/b-GGUF", "5002", "5001"]
+    reliability.count(FIGURES, "a card with 5,000 front-matter keys: read in one pass")
