@@ -122,8 +122,11 @@ class ModelsConf:
     _regions: dict[str, tuple[int, int, int]] = field(repr=False)  # id -> (start, header, end) line indices
 
     @classmethod
-    def load(cls, path: str | Path) -> ModelsConf:
-        """Read and parse a file; a missing file is an empty conf (the first profile creates it)."""
+    def load(cls, path: str | Path, *, args_checked: bool = True) -> ModelsConf:
+        """Read and parse a file; a missing file is an empty conf (the first profile creates it).
+
+        ``args_checked=False`` leaves each section's EXTRA_ARGS unsplit (``serve`` splits only the
+        profile it starts, so one person's unbalanced quote elsewhere does not stop every profile)."""
         from llamacpp.input_files import read_bytes_limited
 
         data = read_bytes_limited(path, "models.conf")  # never a FIFO, a device or a huge file
@@ -134,10 +137,10 @@ class ModelsConf:
         except UnicodeDecodeError as err:
             raise BadInput(f"not valid UTF-8 (byte 0x{data[err.start]:02x})", path=str(path),
                            line=data.count(b"\n", 0, err.start) + 1, fix="save the file as UTF-8") from None
-        return cls.parse(text, str(path))
+        return cls.parse(text, str(path), args_checked=args_checked)
 
     @classmethod
-    def parse(cls, text: str, path: str = "models.conf") -> ModelsConf:
+    def parse(cls, text: str, path: str = "models.conf", *, args_checked: bool = True) -> ModelsConf:
         """Parse ``text``; the first malformed line raises BadInput naming path:line and the fix."""
         lines = _split_lines(text)
         contents = [_content(raw) for raw in lines]
@@ -189,7 +192,7 @@ class ModelsConf:
             current[1][key] = value = _logical(raw)
             current[2][key] = line
             keys[i] = key
-            if key == "EXTRA_ARGS":
+            if key == "EXTRA_ARGS" and args_checked:
                 try:
                     _split(value)
                 except _SplitError as err:

@@ -118,3 +118,23 @@ def test_start_sh_dry_run_prints_the_same_command(repo: Path) -> None:
 def test_start_sh_without_profile_prints_usage(repo: Path) -> None:
     done = subprocess.run(["bash", str(REPO / "start.sh")], capture_output=True, text=True, timeout=30)
     assert done.returncode == 2 and done.stderr.startswith("usage: ./start.sh <profile-id>")
+
+
+def test_one_profile_with_an_unbalanced_quote_does_not_stop_the_others(tmp_path):
+    """serve splits only the profile it starts: a person's typo in another section is named when that
+    profile is started, never when a good one is."""
+    import subprocess
+    import sys
+
+    (tmp_path / "models.conf").write_text("[good]\nNAME=g\nMODEL=m.gguf\nEXTRA_ARGS=-fa on\n\n"
+                                          "[typo]\nNAME=t\nMODEL=m.gguf\nEXTRA_ARGS=-fa 'on\n")
+    repo = Path(__file__).resolve().parent.parent
+
+    def serve(profile: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "workflow.cli", "--root", str(tmp_path), "serve", profile,
+                               "--dry-run"], capture_output=True, text=True, cwd=repo, timeout=60)
+
+    good = serve("good")
+    assert good.returncode == 0 and "-fa on" in good.stdout, good.stderr
+    typo = serve("typo")
+    assert typo.returncode == 6 and "models.conf:9: [typo] EXTRA_ARGS" in typo.stderr and "quot" in typo.stderr

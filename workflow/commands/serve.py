@@ -54,7 +54,7 @@ def command(ctx: click.Context, profile_id: str, dry_run: bool, port: int | None
         conf_path = root / "models.conf"
         if not conf_path.exists():
             raise BadInput("no models.conf here", path=str(conf_path), fix="pass --root DIR of your repository")
-        conf = ModelsConf.load(conf_path)
+        conf = ModelsConf.load(conf_path, args_checked=False)  # another profile's EXTRA_ARGS is not ours to judge
         section = conf.section(profile_id)
         if section is None:
             ids = [s.id for s in conf.sections]
