@@ -4,6 +4,7 @@ onboard, a read-only repository (a read-only bind mount), twenty first commands 
 before each migration, and `onboard doctor` reporting and rebuilding. Never a traceback."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sqlite3
@@ -162,3 +163,31 @@ def test_doctor_reports_then_rebuilds_keeping_the_damaged_file(repo):
     assert sorted(r["name"] for r in __import__("json").loads(listed.stdout)) == [f"model-{i}" for i in range(6)]
     assert onboard(repo, "doctor").returncode == 0
     reliability.count(FIGURES, "damaged page: doctor reports, rebuilds, candidates back")
+
+
+def test_a_read_only_repository_refuses_a_write_with_a_message_and_changes_nothing(tmp_path):
+    """The workflow database elsewhere (--db), the repository mounted read-only: the profile phase
+    cannot write models.conf; the command says so (exit 6, no traceback), its step is undone, and the
+    same command works once the repository is writable again."""
+    from tests.hub_server import LocalHub
+    from tests.workflow_repo import REPO_ID, hub_files, make_repo
+
+    files = hub_files(tmp_path)
+    with LocalHub({REPO_ID: files}) as hub:
+        repo = make_repo(tmp_path, hub.url, files)
+        env = {"ONBOARD_DB": str(tmp_path / "elsewhere.db")}  # the database stays writable
+        for args in (("start", "tiny-llama"), ("advance", "tiny-llama", "--quant", "Q8_0")):
+            repo.onboard(*args, env=env, check=True)
+        conf = (repo.root / "models.conf").read_bytes()
+        script = ("import subprocess, sys\n"
+                  "subprocess.run(['mount', '--bind', '-o', 'ro', sys.argv[1], sys.argv[1]], check=True)\n"
+                  "sys.exit(subprocess.run([sys.executable, '-m', 'workflow.cli', '--root', sys.argv[1]] + sys.argv[2:]).returncode)\n")
+        proc = subprocess.run(["unshare", "-m", sys.executable, "-c", script, str(repo.root), "advance", "tiny-llama",
+                               "--download"], capture_output=True, text=True, env={**repo.env, **env}, timeout=300)
+        assert proc.returncode == 6, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr and "Read-only file system" in proc.stderr and "fix:" in proc.stderr
+        assert (repo.root / "models.conf").read_bytes() == conf
+        status = json.loads(repo.onboard("status", "tiny-llama", "--json", env=env).stdout)
+        assert status["phase"] == "download" and "interrupted" not in status, (status.get("interrupted"), proc.stderr[:300])
+        repo.onboard("advance", "tiny-llama", "--download", env=env, check=True)
+    reliability.count(FIGURES, "read-only repository: a write refused with a message, step undone, then works")

@@ -286,7 +286,7 @@ class Engine:
     def _abort_step(self, journal: Journal, step: Step) -> None:
         """A handler failed: put back what the step wrote, and close the step as undone."""
         records = journal.records([step.id])
-        conflicts = journal.undo(None, records)
+        conflicts = journal.undo(None, records) if records else []  # nothing written: nothing to lock or undo
         with self.sessions() as session:
             journal.mark(session, records, "undone")
             session.get(Step, step.id).status = "undone" if not conflicts else "open"

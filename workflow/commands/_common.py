@@ -45,6 +45,10 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
             if disk is not None:
                 click.echo(f"error: {disk}", err=True)
                 sys.exit(int(DISK_FULL_EXIT))
+            denied = write_denied_message(err)
+            if denied is not None:
+                click.echo(f"error: {denied}", err=True)
+                sys.exit(int(Exit.BAD_INPUT))
             code = _domain_exit(err)
             if code is None:
                 raise
@@ -85,6 +89,23 @@ def disk_full_message(err: BaseException) -> str | None:
         orig = getattr(exc, "orig", exc)  # sqlalchemy wraps sqlite3's error
         if type(orig).__name__ == "OperationalError" and any(m in str(orig).lower() for m in _SQLITE_DISK):
             return _disk_text(_db_path(), str(orig).splitlines()[0])
+    return None
+
+
+_DENIED_ERRNOS = {errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def write_denied_message(err: BaseException) -> str | None:
+    """The message for a file onboard may not write (permissions, a read-only folder or mount), else None.
+
+    The step that tried is undone like any failed step, so nothing is left half-written."""
+    seen: BaseException | None = err
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _DENIED_ERRNOS and seen.filename:
+            return (f"cannot write {seen.filename}: {seen.strerror}. Nothing was changed: the step was undone"
+                    "\n  fix: make the repository (or that file and its folder) writable for you, then run the "
+                    "command again; reading commands (status, list, history) work as they are")
+        seen = seen.__cause__ or seen.__context__
     return None
 
 
