@@ -8,7 +8,9 @@ overhead_mib, total_mib, margin_mib, ...}], est_tokens_per_s, fits, warnings`` p
 llama.cpp build). An RPC worker's entry (``RPC0``) adds ``buffer``, the name its buffers have in
 the log and in ``-ot`` (``RPC0[host:port]``). ``total_mib`` = weights + KV + compute + overhead (+ output buffer and repacked
 copies on the CPU entry); ``fits`` = total + margin <= capacity on every device; an unknown figure
-is null.
+is null. A chosen plan adds ``alternatives``: the placements weighed, fitting ones first, fastest
+first (``strategy, est_tokens_per_s, fits, devices_total_mib``, with ``label``, ``args`` and
+``rationale``; at most five; empty for a given placement), and ``est_prompt_tokens_per_s``.
 """
 from __future__ import annotations
 
@@ -141,6 +143,9 @@ class Plan:
     placement: Placement | None = field(default=None, repr=False)
     rationale: str = ""
     n_splits: int = 0
+    est_prompt_tokens_per_s: float | None = None
+    alternatives: list[dict[str, Any]] = field(default_factory=list)  # the other strategies weighed (chosen plans)
+    speed_ratio: float = 1.0  # measured/estimated factor a rig's calibration applied to the speed estimates
 
     @property
     def fits(self) -> bool:
@@ -161,7 +166,18 @@ class Plan:
             "warnings": list(self.warnings),
             "resolved": self.settings.to_json(),
             "rationale": self.rationale,
+            "est_prompt_tokens_per_s": None if self.est_prompt_tokens_per_s is None
+            else round(self.est_prompt_tokens_per_s, 1),
+            "alternatives": [dict(a) for a in self.alternatives],
         }
+
+    def summary(self) -> dict[str, Any]:
+        """What ``alternatives`` lists for this plan: strategy, estimated speed, fit, memory on GPUs."""
+        totals = [d.total_mib for d in self.devices if d.name != CPU]
+        return {"strategy": self.strategy,
+                "est_tokens_per_s": None if self.est_tokens_per_s is None else round(self.est_tokens_per_s, 1),
+                "fits": self.fits,
+                "devices_total_mib": None if any(t is None for t in totals) else round(sum(totals), 1)}
 
 
 def resolve_settings(facts: ModelFacts, req: PlanRequest) -> tuple[Settings, list[str]]:
@@ -312,14 +328,15 @@ def evaluate(header: GGUFHeader, facts: ModelFacts, rig: Rig, settings: Settings
     speed = estimate_speed(header.tensors, facts, placement, {k: v for k, v in kv.kv_by_device.items()},
                            depth_tokens=depth, kv_cells=shape.n_ctx_seq * shape.n_stream,
                            bandwidth_gbs={**{d.name: d.bandwidth_gbs for d in rig.devices}, CPU: host.bandwidth_gbs},
-                           backends={d.name: d.backend for d in rig.devices})
+                           backends={d.name: d.backend for d in rig.devices}, threads=host.threads,
+                           link_gbs={d.name: d.link_gbs for d in rig.devices})
     warnings += speed.assumed
     args = _args(settings, layout, rig)
     rpc = list(dict.fromkeys(d.rpc_endpoint for d in rig.devices if d.rpc_endpoint))
     if rpc:  # llama.cpp's RPC workers: devices RPC0, RPC1, ... in this order; the server needs the list
         args[-2:-2] = ["--rpc", ",".join(rpc)]
     return Plan(strategy, args, placement.layers_offloaded, devices, speed.tokens_per_s, warnings, settings,
-                placement, n_splits=speed.n_splits)
+                placement, n_splits=speed.n_splits, est_prompt_tokens_per_s=speed.prompt_tokens_per_s)
 
 
 def _remote_ffn_blocks(placement: Placement) -> frozenset[int]:

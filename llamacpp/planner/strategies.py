@@ -14,6 +14,10 @@ The strategies (``STRATEGIES`` is the data docs/gpu-strategy-guide.md is generat
   layers run on the CPU).
 - CPU: nothing offloaded (``-ngl 0``), the fallback when no GPU exists or nothing else fits.
 With several GPUs, C, D and L are combined with B's layer split: "B+C", "B+D", "B+L".
+
+Every candidate is ranked by its estimated generation speed at the requested context (speed.py,
+fitted on public measurements); the plan keeps the ranking (``alternatives``) and its rationale
+says what the winner beat and what did not fit, so a person can see why, and pick another.
 """
 from __future__ import annotations
 
@@ -178,12 +182,85 @@ def choose(header: GGUFHeader, facts: ModelFacts, rig: Rig, settings: Settings, 
     cpu = ev(Layout(0), "CPU")
     cpu.rationale = "nothing offloaded"
     candidates.append(cpu)
-    fitting = [p for p in candidates if p.fits]
+    ranked = rank(candidates)
+    fitting = [p for p in ranked if p.fits]
     if fitting:
-        order = {c[0]: i for i, c in enumerate(STRATEGIES)}
-        best = max(fitting, key=lambda p: (round(p.est_tokens_per_s or 0.0, 6),
-                                           -order.get(p.strategy.split("+")[-1], 99)))
-        return best
-    least = min(candidates, key=lambda p: max(_overflow(p).values(), default=0.0))
-    least.warnings.append("no placement fits this rig: the one that overflows least is shown")
-    return replace(least)
+        best = fitting[0]
+        best.rationale = f"{best.rationale}; {why_chosen(best, ranked)}"
+    else:
+        least = min(candidates, key=lambda p: max(_overflow(p).values(), default=0.0))
+        least.warnings.append("no placement fits this rig: the one that overflows least is shown")
+        best = replace(least)
+    best.alternatives = [alternative(p) for p in distinct(ranked)[:MAX_ALTERNATIVES]]
+    return best
+
+
+MAX_ALTERNATIVES = 5
+
+
+def rank(candidates: Sequence[Plan]) -> list[Plan]:
+    """Fitting plans first, each group by estimated tokens/s (highest first); ties go to the
+    earlier letter of ``STRATEGIES``."""
+    order = {c[0]: i for i, c in enumerate(STRATEGIES)}
+    return sorted(candidates, key=lambda p: (not p.fits, -round(p.est_tokens_per_s or 0.0, 6),
+                                             order.get(p.strategy.split("+")[-1], 99)))
+
+
+def distinct(plans: Sequence[Plan]) -> list[Plan]:
+    """One plan per placement: a layer split that ends with every layer on one GPU is strategy A again."""
+    seen: set = set()
+    out = []
+    for p in plans:
+        pl = p.placement
+        key = (tuple(pl.layer_device), pl.output_device, tuple(sorted(pl.bytes_by_device.items()))) if pl else id(p)
+        if key not in seen:
+            seen.add(key)
+            out.append(p)
+    return out
+
+
+def alternative(plan: Plan) -> dict:
+    """One entry of the plan's ``alternatives``: strategy, speed, fit, GPU memory, and why it is what it is."""
+    out = plan.summary()
+    out["label"] = label(plan)
+    out["args"] = plan.args[:-2] if plan.args[-2:] == ["-fit", "off"] else list(plan.args)
+    out["rationale"] = plan.rationale.split("; ")[0]
+    return out
+
+
+def label(p: Plan) -> str:
+    """The strategy letter, with the GPU for A when there are several to choose from."""
+    if p.strategy == "A" and p.placement is not None and len({d.name for d in p.devices}) > 2:
+        return f"A on {p.placement.output_device}"
+    return p.strategy
+
+
+def _fmt_tps(p: Plan, digits: int = 1) -> str:
+    return "unknown" if p.est_tokens_per_s is None else f"~{p.est_tokens_per_s:.{digits}f} t/s"
+
+
+def why_chosen(best: Plan, ranked: Sequence[Plan]) -> str:
+    """Why the chosen plan won: its estimate against the next fitting one, and what did not fit."""
+    others = [p for p in distinct(ranked) if p is not best]
+    fitting = [p for p in others if p.fits]
+    parts = [f"estimated {_fmt_tps(best)}"]
+    if fitting:
+        nxt = fitting[0]
+        digits = 1 if round(nxt.est_tokens_per_s or 0, 1) != round(best.est_tokens_per_s or 0, 1) else 2
+        parts[0] = f"estimated {_fmt_tps(best, digits)}"
+        if (nxt.est_tokens_per_s or 0) >= (best.est_tokens_per_s or 0):
+            parts.append(f"as fast as {label(nxt)} ({_fmt_tps(nxt, digits)}), chosen by the order {ORDER.split(':')[0]}")
+        else:
+            parts.append(f"faster than {label(nxt)} ({_fmt_tps(nxt, digits)})")
+    else:
+        parts.append("the only placement that fits")
+    over = []
+    for p in others:
+        if p.fits:
+            continue
+        worst = max(_overflow(p).items(), key=lambda kv: kv[1], default=None)
+        if worst is not None and not any(o.startswith(label(p) + " needs") for o in over):
+            over.append(f"{label(p)} needs {worst[1]:.0f} MiB more on {worst[0]}")
+    if over:
+        parts.append("does not fit: " + ", ".join(over[:3]))
+    return "; ".join(parts)

@@ -61,6 +61,19 @@ def _table(plan_json: dict) -> str:
     return "\n".join(lines)
 
 
+def _alternatives(plan_json: dict) -> str:
+    """The strategies weighed, fastest fitting first, the chosen one marked."""
+    rows = [("", "strategy", "est. speed", "fits", "GPU memory", "why")]
+    for i, a in enumerate(plan_json["alternatives"]):
+        tps = "?" if a["est_tokens_per_s"] is None else f"~{a['est_tokens_per_s']:g} t/s"
+        mem = "?" if a["devices_total_mib"] is None else f"{a['devices_total_mib']:.0f} MiB"
+        rows.append(("*" if i == 0 and plan_json["fits"] else "", a.get("label") or a["strategy"], tps,
+                     "yes" if a["fits"] else "NO", mem, a.get("rationale", "")))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r[:-1], widths)) + "  " + r[-1] for r in rows]
+    return "strategies weighed (estimated generation speed; * = chosen):\n" + "\n".join("  " + line.rstrip() for line in lines)
+
+
 @click.command(name="plan")
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.option("--ctx", "ctx_n", type=click.IntRange(1, MAX_CTX), help="Context size (default: the model's training context).")
@@ -138,6 +151,9 @@ def _run(click_ctx: click.Context, model: str, *, ctx_n, parallel, cache_type_k,
     r = data["resolved"]
     click.echo(f"context:   {r['ctx']} x {r['parallel']} slots ({'unified' if r['kv_unified'] else 'per-slot'} KV), "
                f"flash attention {r['flash_attn']}, K {r['cache_type_k']}, V {r['cache_type_v']}")
+    if data.get("alternatives"):
+        click.echo("")
+        click.echo(_alternatives(data))
     click.echo("")
     click.echo(_table(data) + "   (MiB)")
     click.echo("")
