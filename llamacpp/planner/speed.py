@@ -70,10 +70,6 @@ FLAT_GBS = 1000.0             # the bandwidth at which ``per_byte:flat`` adds it
 HOST_THREAD_GBS = 12.0        # RAM bandwidth one host thread can pull (assumed: a core's streaming rate)
 HOST_THREAD_GFLOPS = 40.0     # quantized matmul throughput of one host thread (assumed: AVX2 at ~40% of peak)
 DEFAULT_LINK_GBS = 25.0       # host -> GPU copy rate (PCIe 4.0 x16 in practice) when the rig does not say
-# The previous model's two figures, still quoted by the strategy guide's text (strategy_guide.py renders
-# docs/gpu-strategy-guide.md from them); the estimate no longer uses them.
-BANDWIDTH_EFFICIENCY = 0.75
-SPLIT_COST_S = 60e-6
 DEFAULT_GPU_GBS = {"CUDA": 500.0, "ROCm": 500.0, "Vulkan": 300.0, "Metal": 200.0, "RPC": 100.0}
 DEFAULT_CPU_GBS = 50.0
 # bandwidth classes with their own constants; every other backend (Vulkan, ROCm/HIP, SYCL, RPC) is "other"

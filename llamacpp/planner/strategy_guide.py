@@ -60,8 +60,10 @@ With several GPUs, C, D and L are combined with B's layer split and reported as 
   `4 * n_kv * n_ubatch * n_head` bytes with flash attention off and only a `2 * n_kv * n_ubatch`
   mask with it on, so flash attention is assumed on (llama.cpp's auto default).
 - Runtime overhead outside llama.cpp's buffers: CUDA {cuda:g} MiB per GPU; lavapipe 0.
-- Speed: bytes each device reads per generated token / (bandwidth x {speed.BANDWIDTH_EFFICIENCY:g}),
-  plus {speed.SPLIT_COST_S * 1e6:g} us per graph split; unknown bandwidths are assumed and listed in the plan's
-  warnings.
+- Speed: per generated token, the bytes each device reads over its bandwidth divided by the share of it
+  reached (fitted per device class, falling as bandwidth rises), plus per-block, MoE-on-host and per-split
+  costs, fitted on public measurements (docs/speed-accuracy.md); prompt speed from matrix FLOPs and the
+  host-held weights copied per batch; unknown bandwidths are assumed and listed in the plan's warnings.
+  Strategies are ranked by this estimate; the plan lists the alternatives it beat.
 - Residual-stream copies in compute buffers: {compute.RESIDUAL_COPIES:g}; dense FFN activation copies: {compute.DENSE_FFN_COPIES:g}; MoE per used expert: {compute.MOE_FFN_COPIES:g}; host input copies: {compute.HOST_EMBD_COPIES:g}.
 """
