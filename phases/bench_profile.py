@@ -158,13 +158,14 @@ def _enter_in_our_pipeline(ctx: PhaseContext, bench: str, display_name: str, thi
     """Our template pipeline's data files (models.json, client.json) and its README's generated block."""
     from phases import docs_blocks
 
-    ctx.write_file(bp.MODELS_JSON, bp.dump_json(bp.with_model(bp.load_json(ctx.root, bp.MODELS_JSON), bench,
-                                                              display_name)))
-    ctx.write_file(bp.CLIENT_JSON, bp.dump_json(bp.with_client(bp.load_json(ctx.root, bp.CLIENT_JSON), bench,
-                                                               thinking=thinking, system_prompt=system_prompt)))
+    ctx.write_shared(bp.MODELS_JSON, bp.dump_json(bp.with_model(bp.load_json(ctx.root, bp.MODELS_JSON), bench,
+                                                                display_name)), f"{bp.MODELS_JSON}: {bench}")
+    ctx.write_shared(bp.CLIENT_JSON, bp.dump_json(bp.with_client(bp.load_json(ctx.root, bp.CLIENT_JSON), bench,
+                                                                 thinking=thinking, system_prompt=system_prompt)),
+                     f"{bp.CLIENT_JSON}: {bench}")
     readme = docs_blocks.complete(ctx.root).get(bp.PIPELINE_README)
     if readme is not None:
-        ctx.write_file(bp.PIPELINE_README, readme)
+        ctx.write_shared(bp.PIPELINE_README, readme, f"{bp.PIPELINE_README}: profiles table with {bench}")
 
 
 def _valid(ctx: PhaseContext) -> GuardResult:

@@ -61,7 +61,7 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
         rendered = docs_blocks.complete(ctx.root)
         for relpath in (bp.REPORT, bp.CHART):  # the report and its chart follow the new results now
             if relpath in rendered:
-                ctx.write_file(relpath, rendered[relpath])
+                ctx.write_shared(relpath, rendered[relpath], f"{relpath}: with {bench}")
     _record(ctx, summary, f"{bp.RESULTS_DIR}/{bench}/{dataset}.json", bp.REPORT)
     ctx.echo(f"Written: {', '.join([*files, *(p for p in (bp.REPORT, bp.CHART) if p in rendered)])}")
 
@@ -88,7 +88,7 @@ def _run_in_owner_pipeline(ctx: PhaseContext, bench: str, *, binary: str, datase
             ctx.write_file(relpath, text)
         report, left_out = op.regenerate_report(ctx.root, ctx.work_dir / "owner-report")
         for relpath, text in report.items():
-            ctx.write_file(relpath, text)
+            ctx.write_shared(relpath, text, f"{relpath}: regenerated with {bench}")
     eval_path = next(p for p in files if p.endswith("eval_results.json"))
     _record(ctx, summary, eval_path, op.REPORT if op.REPORT in report or (ctx.root / op.REPORT).is_file() else None,
             pipeline="owner")

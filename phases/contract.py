@@ -119,6 +119,16 @@ class PhaseContext:
     def write_file(self, relpath: str, text: str | None) -> bool:
         return self._journal().write_file(self.step, relpath, text)
 
+    def write_shared(self, relpath: str, text: str, label: str) -> bool:
+        """Write a file other candidates (or the person) also change: a new file whole (rollback removes
+        it), an existing one as the runs of lines that differ, so that undoing one candidate's change
+        never puts back another's text, and a person's edit elsewhere in the file is no conflict."""
+        from store.atomic import inside_root
+
+        if inside_root(self.root, relpath).exists():
+            return self.edit_text(relpath, text, label)
+        return self.write_file(relpath, text)
+
     def edit_text(self, relpath: str, new_text: str, label: str) -> bool:
         """Change a person's own file (their table, listing, script) into ``new_text``: journalled as
         the runs of lines that changed, so rollback removes exactly those (``store.journal``)."""

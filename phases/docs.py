@@ -77,7 +77,7 @@ def _generated_blocks(ctx: PhaseContext, *, append_missing: bool) -> None:
             blocks = tuple(b for b in blocks if _has_block(ctx.root / b.file, b.id))
         changes = docs_blocks.complete(ctx.root, blocks)
         for relpath, text in changes.items():
-            ctx.write_file(relpath, text)
+            ctx.write_shared(relpath, text, f"{relpath}: generated blocks for {ctx.profile_id}")
     ctx.echo("Docs updated: " + (", ".join(changes) if changes else "nothing to change"))
 
 
