@@ -11,7 +11,9 @@ import click
 from workflow.exit_codes import Exit
 
 # command name -> module under workflow.commands (one module per command, pipx style)
-COMMANDS: dict[str, str] = {
+COMMANDS: dict[str, str] = {  # in the order a person meets them: the workflow first, then the tools
+    "init": "init",
+    "adopt": "adopt",
     "start": "start",
     "status": "status",
     "advance": "advance",
@@ -26,8 +28,6 @@ COMMANDS: dict[str, str] = {
     "samplers": "samplers",
     "docs": "docs",
     "serve": "serve",
-    "init": "init",
-    "adopt": "adopt",
     "export": "export",
     "doctor": "doctor",
 }
@@ -38,7 +38,18 @@ class LazyGroup(click.Group):
     (the pattern from click's documentation, "Lazily Loading Subcommands")."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(COMMANDS)
+        return list(COMMANDS)
+
+    def resolve_command(self, ctx: click.Context, args: list[str]):  # noqa: ANN201 - click's own signature
+        """A mistyped command gets the commands it is close to (``onboard stauts`` -> status)."""
+        name = args[0] if args else ""
+        if name and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            close = difflib.get_close_matches(name, COMMANDS, n=3, cutoff=0.5)
+            if close:
+                ctx.fail(f"No such command '{name}'. Did you mean {' or '.join(repr(c) for c in close)}?")
+        return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module_name = COMMANDS.get(cmd_name)

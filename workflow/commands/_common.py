@@ -18,7 +18,8 @@ from workflow.repo import resolve_db, resolve_root
 
 
 def repo_paths(ctx: click.Context) -> tuple[Path, Path]:
-    obj = ctx.find_root().obj or {}
+    top = ctx.find_root()
+    obj = top.obj or top.params or {}  # params: during shell completion the group's callback does not run
     root = resolve_root(obj.get("root"))
     return root, resolve_db(root, obj.get("db"))
 

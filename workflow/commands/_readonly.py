@@ -46,3 +46,27 @@ def find_candidate(conn: Connection | None, name: str) -> queries.CandidateRow:
                             + (f"; did you mean {', '.join(close)}?" if close else ""),
                             fix="onboard list --all" if close == [] else None)
     return cand
+
+
+def complete_candidates(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of a candidate NAME: the candidates of this repository's database (never an
+    error while the person types: no repository or no database completes nothing)."""
+    try:
+        with read_connection(ctx) as conn:
+            if conn is None:
+                return []
+            names = [c.name for c in queries.candidates(conn, include_final=True, final_states=())]
+    except Exception:  # noqa: BLE001 - completion must never print a traceback into the shell
+        return []
+    return sorted(n for n in names if n.startswith(incomplete))
+
+
+def complete_cards(ctx: click.Context, _param: click.Parameter, incomplete: str) -> list[str]:
+    """Shell completion of `start NAME`: the candidate cards (README_<NAME>.md) of this repository."""
+    try:
+        root, _db = repo_paths(ctx)
+    except Exception:  # noqa: BLE001
+        return []
+    folder = root / "models" / "documentation" / "CANDIDATES"
+    names = [p.stem[len("README_"):] for p in folder.glob("README_*.md")] if folder.is_dir() else []
+    return sorted(n for n in names if n.startswith(incomplete))

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import click
 
+from workflow.commands._readonly import complete_candidates
 from workflow.commands._common import handle_errors, make_engine
 
 
 @click.command("abandon")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_candidates)
 @click.option("--undo", is_flag=True, help="also undo every edit the candidate made (models.conf, docs)")
 @click.pass_context
 @handle_errors

@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from phases import PHASES
+from workflow.commands._readonly import complete_candidates
 from workflow.commands._common import handle_errors, make_engine
 
 
@@ -28,7 +29,7 @@ def _phase_options(func):
 
 
 @click.command("advance")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_candidates)
 @click.option("--skip-bench", "skip_bench", is_flag=True, help="skip the bench-profile and benchmark phases "
               "(recorded in the history)")
 @_phase_options

@@ -5,11 +5,11 @@ import click
 
 from store import queries
 from workflow.commands._common import handle_errors, print_json
-from workflow.commands._readonly import find_candidate, read_connection
+from workflow.commands._readonly import find_candidate, read_connection, complete_candidates
 
 
 @click.command("history")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_candidates)
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.pass_context
 @handle_errors

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import click
 
+from workflow.commands._readonly import complete_cards
 from workflow.commands._common import handle_errors, make_engine
 
 
 @click.command("start")
-@click.argument("name")
+@click.argument("name", shell_complete=complete_cards)
 @click.option("--repo", metavar="OWNER/REPO",
               help="GGUF repository on the hub (wins over everything the card says).")
 @click.option("--profile-id", "profile", metavar="ID",

@@ -12,7 +12,7 @@ import click
 from phases import BY_NAME, FINAL_STATES, phase_index
 from store import queries
 from workflow.commands._common import handle_errors, print_json
-from workflow.commands._readonly import find_candidate, read_connection
+from workflow.commands._readonly import find_candidate, read_connection, complete_candidates
 from workflow.commands.list_ import list_rows, render_rows
 
 
@@ -59,17 +59,24 @@ def _next(cand, guards: list[dict[str, Any]], interrupted, started: bool) -> str
 
 
 @click.command("status")
-@click.argument("name", required=False)
+@click.argument("name", required=False, shell_complete=complete_candidates)
 @click.option("--check", is_flag=True, help="re-evaluate the guards now instead of showing the stored results")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
 @click.pass_context
 @handle_errors
 def command(ctx: click.Context, name: str | None, check: bool, as_json: bool) -> None:
     """Show NAME's phase, its guards and the next command (without NAME: every candidate in flight)."""
-    if check and name:
+    if check:  # without NAME: every candidate in flight is checked again
         from workflow.commands._common import make_engine
 
-        make_engine(ctx).check(name)
+        engine = make_engine(ctx)
+        if name:
+            engine.check(name)
+        else:
+            with read_connection(ctx) as conn:
+                names = [r["name"] for r in list_rows(conn, include_final=False)]
+            for each in names:
+                engine.check(each)
     with read_connection(ctx) as conn:
         if name is None:
             rows = list_rows(conn, include_final=False)
@@ -87,9 +94,9 @@ def render(data: dict[str, Any]) -> str:
     lines = [f"{data['name']}: {data['phase']}{index}, updated {data['updated_at']}"]
     if data.get("interrupted"):
         lines.append(f"  ! {data['interrupted']}")
-    if data["options"]:
-        lines.append("  options: " + ", ".join(f"{k}={v}" for k, v in sorted(data["options"].items())
-                                               if not isinstance(v, (list, dict))))
+    scalars = [f"{k}={v}" for k, v in sorted(data["options"].items()) if not isinstance(v, (list, dict))]
+    if scalars:
+        lines.append("  options: " + ", ".join(scalars))
     for g in data["guards"]:
         mark = {True: "ok  ", False: "FAIL", None: "?   "}[g["passed"]]
         when = f" (checked {g['checked_at']})" if g["checked_at"] else ""
