@@ -318,14 +318,19 @@ def _lines(text: str) -> list[str]:
     return [line for line in re.split(r"(?<=\n)", text) if line]
 
 
+_BOF, _EOF = "\0start of file\0", "\0end of file\0"  # context that pins a run to a file's first or last line
+
+
 def text_hunks(old: str, new: str) -> list[tuple[str, str, dict[str, list[str]]]]:
     """The runs of lines that differ between ``old`` and ``new``: ``(before, after, context)`` each,
-    context = up to three lines of ``old`` above (``above``) and below (``below``) the run.
+    context = up to three lines of ``old`` above (``above``) and below (``below``) the run, the start
+    and the end of the file counting as lines (a run added at the end is found at the end, never after
+    whatever follows it later).
 
     Each run is its own record, so a person's edit of one added row conflicts with that row only; a
     context line that another run changed is tolerated by ``_locate``, which falls back to less context.
     """
-    a, b = _lines(old), _lines(new)
+    a, b = [_BOF, *_lines(old), _EOF], [_BOF, *_lines(new), _EOF]
     matcher = difflib.SequenceMatcher(a=a, b=b, autojunk=False)
     return [("".join(a[i1:i2]), "".join(b[j1:j2]),
              {"above": a[max(0, i1 - _CONTEXT_LINES):i1], "below": a[i2:i2 + _CONTEXT_LINES]})
@@ -340,14 +345,15 @@ def _locate(lines: list[str], block: list[str], context: dict[str, list[str]]) -
     (inserted lines, looked for before the insertion) needs at least one line of context.
     """
     above, below = context.get("above", []), context.get("below", [])
+    framed = [_BOF, *lines, _EOF]
     for keep in range(max(len(above), len(below)), -1 if block else 0, -1) if (above or below) else [0]:
         want_above = above[len(above) - min(keep, len(above)):]
         want_below = below[:min(keep, len(below))]
-        found = [at for at in range(len(want_above), len(lines) - len(block) - len(want_below) + 1)
-                 if lines[at:at + len(block)] == block and lines[at - len(want_above):at] == want_above
-                 and lines[at + len(block):at + len(block) + len(want_below)] == want_below]
+        found = [at for at in range(len(want_above), len(framed) - len(block) - len(want_below) + 1)
+                 if framed[at:at + len(block)] == block and framed[at - len(want_above):at] == want_above
+                 and framed[at + len(block):at + len(block) + len(want_below)] == want_below]
         if len(found) == 1:
-            return found[0]
+            return found[0] - 1  # the index in ``lines`` (without the start-of-file line)
         if len(found) > 1:
             return None  # less context would only be more ambiguous
     return None

@@ -83,3 +83,61 @@ def test_undo_of_an_interrupted_edit_that_never_reached_the_file_changes_nothing
         journal._record(step, "README.md", "hunk", __import__("json").dumps({"label": "x", **context}), before, after)
     assert journal.undo(None, journal.records([step.id])) == []
     assert (root / "README.md").read_bytes() == DOC.encode()
+
+
+class _Killed(BaseException):
+    """Stands for a SIGKILL at a named point (the process-level kills are in test_crash_safety.py)."""
+
+
+@pytest.mark.parametrize("seed", range(60))
+def test_an_undo_cut_at_any_write_is_recovered_then_completed_to_the_bytes_before(tmp_path, seed, monkeypatch):
+    """Random runs of changed lines (some at the very start or end of the file, some next to each
+    other); the undo is cut before each of its writes in turn; recovery and a second undo must give
+    the original bytes every time (a run at the end of the file once matched after a later line)."""
+    import random
+
+    from store import crashpoints
+
+    rnd = random.Random(seed)
+    old_lines = [f"line {i}\n" for i in range(rnd.randint(0, 12))]
+    new_lines = list(old_lines)
+    for _ in range(rnd.randint(1, 4)):
+        at = rnd.randint(0, len(new_lines))
+        roll = rnd.random()
+        if roll < 0.5 or not new_lines or at == len(new_lines):
+            new_lines.insert(at, f"added {rnd.randint(0, 99)}\n")
+        elif roll < 0.8:
+            new_lines[at] = f"changed {rnd.randint(0, 99)}\n"
+        else:
+            del new_lines[at]
+    old, new = "".join(old_lines), "".join(new_lines)
+    if old == new:
+        return
+    (tmp_path / "doc.md").write_text(old)
+    sessions = open_db(tmp_path / ".onboard" / "onboard.db")
+    with sessions() as s:
+        cand = Candidate(name="c", state="docs", created_at="t", updated_at="t")
+        s.add(cand)
+        s.commit()
+    journal = Journal(sessions, tmp_path, cand.id)
+    step = journal.open_step("advance", "benchmark", "docs", [])
+    journal.edit_text(step, "doc.md", new, "doc.md: runs")
+    records = journal.records([step.id])
+    for cut in range(1, len(records) + 1):
+        (tmp_path / "doc.md").write_text(new)
+        reached = {"n": 0}
+
+        def reach(point: str) -> None:
+            if point == "before_rename":
+                reached["n"] += 1
+                if reached["n"] == cut:
+                    raise _Killed
+
+        monkeypatch.setattr(crashpoints, "reach", reach)
+        cut_step = journal.open_step("rollback", "docs", "benchmark", [])
+        with pytest.raises(_Killed):
+            journal.undo(cut_step, records)
+        monkeypatch.setattr(crashpoints, "reach", lambda point: None)
+        assert journal.undo(None, journal.records([cut_step.id])) == []  # the recovery of the cut undo
+        assert journal.undo(journal.open_step("rollback", "docs", "benchmark", []), records) == []
+        assert (tmp_path / "doc.md").read_text() == old, (seed, cut)
