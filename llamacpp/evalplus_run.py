@@ -5,7 +5,9 @@ errors forever. A thinking model spends thousands of tokens before the code, so 
 cut off and scored as failures, and a dead server would hang the run. Our client sends the same
 message EvalPlus's backend sends (its instruction prefix and the task prompt in a python code block),
 greedy (temperature 0), with a token budget that fits the model, a timeout per request and an overall
-deadline. Scoring stays EvalPlus's own: its ``sanitize`` extracts the code and ``evalplus.evaluate``
+deadline. A base model (no chat template) is asked as EvalPlus asks base models: the task's prompt
+completed through ``/completion`` with EvalPlus's stop sequences (``ClientConfig.mode``). Scoring
+stays EvalPlus's own: its ``sanitize`` extracts the code and ``evalplus.evaluate``
 runs the tests in a subprocess; pass@1 is read from what ``evaluate`` prints, never computed here.
 
 Offline: EvalPlus reads ``HUMANEVAL_OVERRIDE_PATH`` / ``MBPP_OVERRIDE_PATH`` at import, so they are set
@@ -16,6 +18,7 @@ EvalPlus itself is optional (``pip install -e .[bench]``); nothing here imports 
 """
 from __future__ import annotations
 
+import dataclasses
 import gzip
 import json
 import os
@@ -29,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from llamacpp.chat_template import completion_stops
 from llamacpp.errors import BadInput, ExternalFailure
 
 # EvalPlus 0.3.1, evalplus/codegen.py: the instruction its chat backends send before the task
@@ -44,12 +48,33 @@ Progress = Callable[[str], None]
 
 @dataclass(frozen=True)
 class ClientConfig:
-    """How our client asks: budget, timeouts, the model's system prompt (None = none)."""
+    """How our client asks: budget, timeouts, the model's system prompt (None = none).
+
+    ``mode``: "chat" sends EvalPlus's chat message to ``/v1/chat/completions``; "completion" (a base
+    model, which has no chat template) sends the task's prompt to ``/completion`` and the answer is
+    the prompt plus what the model wrote, cut at ``stop`` (EvalPlus's stop sequences for direct
+    completion of the dataset when empty), as EvalPlus does for base models.
+    """
 
     max_tokens: int = 4096
     request_timeout_s: float = 600.0
     system_prompt: str | None = None
     instruction_prefix: str = INSTRUCTION_PREFIX
+    mode: str = "chat"
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise BadInput(f"unknown client mode {self.mode!r}", field="mode", fix="chat or completion")
+
+
+MODES = ("chat", "completion")
+
+
+def client_mode(chat_kind: str | None) -> str:
+    """The client mode for evaluate's verdict (``options["chat"]["kind"]``): a base model is asked
+    for completions, anything else (or no verdict) for chat."""
+    return "completion" if chat_kind == "base" else "chat"
 
 
 @dataclass
@@ -101,6 +126,7 @@ class RunResult:
     samples_path: str
     results_path: str
     log_path: str
+    mode: str = "chat"  # how the client asked: "chat" or "completion" (a base model)
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -164,15 +190,25 @@ def generate(base_url: str, tasks: Sequence[dict], config: ClientConfig, *, dead
             raise ExternalFailure(f"the benchmark ran out of time after {i - 1} of {len(tasks)} tasks",
                                   fix="raise --bench-timeout, or use --quick N")
         started = time.monotonic()
-        body = {"model": model, "messages": chat_message(task, config), "temperature": 0,
-                "max_tokens": config.max_tokens, "stream": False}
         sample = {"task_id": task["task_id"], "solution": "", "finish_reason": None, "tokens": 0, "error": None}
         try:
-            data = _post_json(f"{base_url}/v1/chat/completions", body, config.request_timeout_s)
-            choice = (data.get("choices") or [{}])[0]
-            content = (choice.get("message") or {}).get("content") or ""
-            sample.update(raw=content, solution=without_thinking(content), finish_reason=choice.get("finish_reason"),
-                          tokens=(data.get("usage") or {}).get("completion_tokens") or 0)
+            if config.mode == "completion":
+                body = {"prompt": task["prompt"], "n_predict": config.max_tokens, "temperature": 0,
+                        "stop": list(config.stop or completion_stops("humaneval")), "stream": False}
+                data = _post_json(f"{base_url}/completion", body, config.request_timeout_s)
+                content = data.get("content") or ""
+                finish = "length" if data.get("stop_type") == "limit" else "stop"
+                sample.update(raw=content, solution=task["prompt"] + content, finish_reason=finish,
+                              tokens=data.get("tokens_predicted") or 0)
+            else:
+                body = {"model": model, "messages": chat_message(task, config), "temperature": 0,
+                        "max_tokens": config.max_tokens, "stream": False}
+                data = _post_json(f"{base_url}/v1/chat/completions", body, config.request_timeout_s)
+                choice = (data.get("choices") or [{}])[0]
+                content = (choice.get("message") or {}).get("content") or ""
+                sample.update(raw=content, solution=without_thinking(content),
+                              finish_reason=choice.get("finish_reason"),
+                              tokens=(data.get("usage") or {}).get("completion_tokens") or 0)
             timings = data.get("timings") or {}
             out.predicted_tokens += int(timings.get("predicted_n") or 0)
             out.predicted_ms += float(timings.get("predicted_ms") or 0.0)
@@ -251,8 +287,12 @@ def _child(argv: list[str], env: dict[str, str], timeout_s: float, what: str) ->
 # -- the whole run ------------------------------------------------------------------------------------
 def run(argv: Sequence[str], *, dataset: str, dataset_path: Path, out_dir: Path, config: ClientConfig,
         quick: int | None = None, timeout_s: float = 7200.0, health_timeout: float = 600.0,
-        progress: Progress = lambda _s: None, python: str = sys.executable) -> RunResult:
+        progress: Progress = lambda _s: None, python: str = sys.executable,
+        cwd: str | Path | None = None) -> RunResult:
     """Start the server (``argv``, from build_server_argv) with the shared launcher, generate, score.
+
+    ``cwd``: the server's working directory (the repository, where a profile's relative template
+    file is); ``config.mode`` says chat or completion (see ClientConfig).
 
     Writes into ``out_dir``: ``server.log``, ``samples.jsonl`` (raw answers), EvalPlus's sanitized
     samples and its ``_eval_results.json``. Raises ExternalFailure when the server or EvalPlus fails.
@@ -267,6 +307,8 @@ def run(argv: Sequence[str], *, dataset: str, dataset_path: Path, out_dir: Path,
     if quick and quick < total:
         tasks = tasks[:quick]
         scored_path = write_subset(tasks, quick, out_dir / f"{dataset}-first{quick}.jsonl")
+    if config.mode == "completion" and not config.stop:
+        config = dataclasses.replace(config, stop=completion_stops(dataset))
     port = free_port()
     argv = [*argv, "--port", str(port)]
     base_url = f"http://127.0.0.1:{port}"
@@ -277,7 +319,8 @@ def run(argv: Sequence[str], *, dataset: str, dataset_path: Path, out_dir: Path,
         # The launcher calls this with "ready" once /health is ok and stops the server after its own
         # fixed-prompt measurement; the generation runs here, while the server is up.
         if state == "ready" and "gen" not in produced:
-            progress(f"llama-server ready after {elapsed:.1f} s; {len(tasks)} tasks, max_tokens {config.max_tokens}")
+            progress(f"llama-server ready after {elapsed:.1f} s; {len(tasks)} tasks, max_tokens {config.max_tokens}, "
+                     f"{config.mode} mode")
             produced["gen"] = generate(base_url, tasks, config, deadline=deadline, progress=progress)
         elif state in ("starting", "loading") and elapsed - produced.get("said", -10.0) >= 10.0:
             produced["said"] = elapsed
@@ -285,7 +328,7 @@ def run(argv: Sequence[str], *, dataset: str, dataset_path: Path, out_dir: Path,
 
     log_path = out_dir / "server.log"
     launched = launch(argv, log_path=log_path, progress=on_progress, health_timeout=health_timeout,
-                      n_predict=128)
+                      n_predict=128, cwd=cwd)
     gen = produced.get("gen")
     if gen is None:
         raise ExternalFailure(f"llama-server did not come up: {launched.error or 'no reason given'}",
@@ -300,4 +343,5 @@ def run(argv: Sequence[str], *, dataset: str, dataset_path: Path, out_dir: Path,
         server_gen_tps=launched.gen_tps, request_errors=gen.errors,
         truncated=sum(1 for s in gen.samples if s["finish_reason"] == "length"), max_tokens=config.max_tokens,
         seconds=round(time.monotonic() - started, 1), evalplus_version=evalplus_version(python),
-        samples_path=str(samples_path), results_path=str(result.results_path), log_path=str(log_path))
+        samples_path=str(samples_path), results_path=str(result.results_path), log_path=str(log_path),
+        mode=config.mode)

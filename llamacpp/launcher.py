@@ -3,8 +3,10 @@
 Why a launcher and not "run start.sh and look": the test phase needs facts, not impressions: did
 the server come up (``/health``), how fast does it read a prompt and generate (the response's
 ``timings``), how much memory did each GPU hold (nvidia-ml-py while it ran), and, when it died,
-how and with which log lines. The log goes to a file the caller names, so that the log analyser
-reads exactly what a person would read.
+how and with which log lines; and whether one real request gets a usable answer (a chat model
+through its template, a base model as a completion), since a fast server that answers template text
+is no use. The log goes to a file the caller names, so that the log analyser reads exactly what a
+person would read.
 
 Never a shell: the server is started from an argument list. Resource limits for tests (e.g.
 RLIMIT_AS to provoke a real out-of-memory) are applied in the child with ``resource.setrlimit``.
@@ -76,6 +78,7 @@ class LaunchResult:
     memory_samples: list[MemorySample] = field(default_factory=list)
     memory_note: str | None = None  # why there are no samples (no NVML), else None
     error: str | None = None
+    answer: dict | None = None  # check_answer's result (AnswerCheck.to_json) when one was asked for
 
     @property
     def ok(self) -> bool:
@@ -116,14 +119,21 @@ def launch(
     progress: ProgressCallback | None = None,
     rlimits: Mapping[int, int] | None = None,
     sample_interval: float = 0.5,
+    answer_check: str | None = None,
+    cwd: str | Path | None = None,
 ) -> LaunchResult:
     """Start ``argv`` (a llama-server command line), wait until healthy, measure, stop.
 
     ``--host``/``--port`` in argv are used as given; missing ones become 127.0.0.1 and a free port.
     ``env`` is added to this process's environment (plus ``CUDA_DEVICE_ORDER=PCI_BUS_ID`` so that
     CUDA numbers devices as NVML does). ``rlimits`` maps ``resource.RLIMIT_*`` to a limit (soft =
-    hard) applied in the child only. The server is always stopped before this returns.
+    hard) applied in the child only. ``answer_check`` ("chat" or "completion") asks one real question
+    after the measurement (:func:`check_answer`; its result is ``LaunchResult.answer``). ``cwd`` is the
+    server's working directory (relative paths in argv, such as a template file, are taken from there).
+    The server is always stopped before this returns.
     """
+    if answer_check not in (None, "chat", "completion"):
+        raise ValueError(f"answer_check must be 'chat' or 'completion', not {answer_check!r}")
     argv = [str(a) for a in argv]
     host = _flag_value(argv, "--host")
     if host is None:
@@ -133,7 +143,7 @@ def launch(
         _launch_once, log_path=Path(log_path), env=env, health_timeout=health_timeout,
         request_timeout=request_timeout, stop_timeout=stop_timeout, prompt=prompt, n_predict=n_predict,
         measure=measure, report=progress or (lambda _t, _s: None), rlimits=rlimits,
-        sample_interval=sample_interval)
+        sample_interval=sample_interval, answer_check=answer_check, cwd=cwd)
     if _flag_value(argv, "--port") is not None:
         return once(argv, host, int(_flag_value(argv, "--port")))
     for _attempt in range(3):  # the port was free when chosen; another process may take it before the bind
@@ -157,7 +167,8 @@ def _read(path: Path) -> str:
 def _launch_once(argv: list[str], host: str, port: int, *, log_path: Path, env: Mapping[str, str] | None,
                  health_timeout: float, request_timeout: float, stop_timeout: float, prompt: str,
                  n_predict: int, measure: bool, report: ProgressCallback,
-                 rlimits: Mapping[int, int] | None, sample_interval: float) -> LaunchResult:
+                 rlimits: Mapping[int, int] | None, sample_interval: float, answer_check: str | None,
+                 cwd: str | Path | None) -> LaunchResult:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     result = LaunchResult(argv=argv, log_path=log_path, port=port)
     child_env = {**os.environ, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", **(env or {})}
@@ -167,6 +178,7 @@ def _launch_once(argv: list[str], host: str, port: int, *, log_path: Path, env: 
             proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=child_env,
                 start_new_session=True, preexec_fn=_limiter(rlimits) if rlimits else None,
+                cwd=str(cwd) if cwd is not None else None,
             )
         except OSError as err:
             result.error = f"cannot start {argv[0]}: {err.strerror or err}"
@@ -179,6 +191,9 @@ def _launch_once(argv: list[str], host: str, port: int, *, log_path: Path, env: 
             if result.ready and measure:
                 report(time.monotonic() - started, "measuring")
                 _measure(result, host, port, prompt, n_predict, request_timeout)
+                if answer_check and result.error is None and proc.poll() is None:
+                    report(time.monotonic() - started, "asking")
+                    result.answer = check_answer(host, port, answer_check, timeout=request_timeout).to_json()
                 if proc.poll() is not None:  # it answered (or not) and died: a crash mid-request
                     result.early_exit = True
         finally:
@@ -266,6 +281,94 @@ def _measure(result: LaunchResult, host: str, port: int, prompt: str, n_predict:
     result.predicted_tokens = timings.get("predicted_n")
     if result.gen_tps is None:
         result.error = "/completion answered without timings.predicted_per_second"
+
+
+@dataclass
+class AnswerCheck:
+    """One real question and what came back. ``clean`` = no problem found (see
+    ``chat_template.judge_answer``); ``rendered`` = the prompt the server's template made (chat)."""
+
+    mode: str  # "chat" (/v1/chat/completions) or "completion" (/completion)
+    endpoint: str
+    prompt: str
+    answer: str = ""
+    stopped: bool = False  # ended by the model (EOS) or a stop sequence, not by the token limit
+    finish: str | None = None  # finish_reason (chat) or stop_type (completion) as the server said
+    tokens: int | None = None
+    max_tokens: int = 64
+    rendered: str | None = None
+    reasoning: str | None = None  # reasoning_content (a thinking model's thoughts, split off by the server)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def clean(self) -> bool:
+        return not self.problems
+
+    def to_json(self) -> dict:
+        return {**asdict(self), "clean": self.clean}
+
+
+def check_answer(host: str, port: int, mode: str, *, timeout: float = 600.0, max_tokens: int = 64) -> AnswerCheck:
+    """Ask the running server one short question the way its clients will, greedy: a chat model a
+    question through ``/v1/chat/completions`` (after ``/apply-template`` shows that its template
+    renders), a base model a code prompt through ``/completion`` with EvalPlus's stop sequences.
+
+    Why: speed says nothing about whether answers are usable; a GGUF without its chat template
+    answers chat requests with template text until the limit, and only a real request shows it.
+    """
+    from llamacpp.chat_template import CHAT_PROMPT, COMPLETION_PROMPT, completion_stops, judge_answer
+
+    base = f"http://{_url_host(host)}:{port}"
+    if mode == "completion":
+        check = AnswerCheck("completion", "/completion", COMPLETION_PROMPT, max_tokens=max_tokens)
+        body = {"prompt": COMPLETION_PROMPT, "n_predict": max_tokens, "temperature": 0, "cache_prompt": False,
+                "stop": list(completion_stops("humaneval"))}
+        data = _ask(base + "/completion", body, timeout, check)
+        if data is not None:
+            check.answer = data.get("content") or ""
+            check.finish = data.get("stop_type")
+            check.stopped = check.finish in ("eos", "word")
+            check.tokens = data.get("tokens_predicted")
+    else:
+        check = AnswerCheck("chat", "/v1/chat/completions", CHAT_PROMPT, max_tokens=max_tokens)
+        messages = [{"role": "user", "content": CHAT_PROMPT}]
+        rendered = _ask(base + "/apply-template", {"messages": messages}, timeout, check, what="the chat template")
+        if rendered is not None:
+            check.rendered = rendered.get("prompt")
+            if not isinstance(check.rendered, str) or CHAT_PROMPT not in check.rendered:
+                check.problems.append("the chat template does not render the question "
+                                      f"(/apply-template gave {str(check.rendered)[:120]!r})")
+        data = _ask(base + "/v1/chat/completions",
+                    {"messages": messages, "max_tokens": max_tokens, "temperature": 0, "stream": False},
+                    timeout, check)
+        if data is not None:
+            choice = (data.get("choices") or [{}])[0]
+            message = choice.get("message") or {}
+            check.answer = message.get("content") or ""
+            check.reasoning = message.get("reasoning_content") or None
+            check.finish = choice.get("finish_reason")
+            check.stopped = check.finish == "stop"
+            check.tokens = (data.get("usage") or {}).get("completion_tokens")
+    if not any(p.startswith("request failed") for p in check.problems):
+        # a thinking model may spend the whole budget thinking: its reasoning is judged instead of an empty answer
+        text = check.answer if check.answer.strip() or not check.reasoning else check.reasoning
+        check.problems += judge_answer(text, stopped=check.stopped, limit=max_tokens, mode=check.mode,
+                                       prompt=check.prompt)
+    return check
+
+
+def _ask(url: str, body: dict, timeout: float, check: AnswerCheck, what: str | None = None) -> dict | None:
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return json.load(resp)
+    except urllib.error.HTTPError as err:
+        detail = err.read(300).decode("utf-8", "replace").strip()
+        check.problems.append(f"request failed: {url.rsplit('/', 1)[-1]} answered HTTP {err.code}"
+                              + (f" ({what} does not render)" if what else "") + f": {detail}")
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError, ValueError) as err:
+        check.problems.append(f"request failed: {url}: {getattr(err, 'reason', err)}")
+    return None
 
 
 def _number(value: object) -> float | None:

@@ -124,6 +124,8 @@ class ModelSummary:
     complete: bool
     source: str
     warnings: list[str] = field(default_factory=list)
+    finetune: str | None = None  # general.finetune ("instruct", "it", ...): None in a base model's file
+    has_chat_template: bool = False  # tokenizer.chat_template present (llama-server falls back to ChatML)
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict (nested dataclasses become dicts, None stays null)."""
@@ -245,6 +247,9 @@ def summarize(header: GGUFHeader) -> ModelSummary:
         complete=header.complete,
         source=header.source,
         warnings=warnings,
+        finetune=md.get("general.finetune") if isinstance(md.get("general.finetune"), str) else None,
+        has_chat_template=isinstance(md.get("tokenizer.chat_template"), str)
+        and bool(md["tokenizer.chat_template"].strip()),
     )
 
 

@@ -83,7 +83,7 @@ def build_server_argv(
         else:
             raise BadInput(f"{profile['FIT']!r} is neither on nor off", field="FIT", fix="write FIT=on or FIT=off")
 
-    argv += _extra_args(profile.get("EXTRA_ARGS") or "")
+    argv += _repository_paths(_extra_args(profile.get("EXTRA_ARGS") or ""), root)
     if host is not None:
         argv += ["--host", host]
     if port is not None:
@@ -94,6 +94,24 @@ def build_server_argv(
         argv += ["-lv", str(int(verbosity))]
     argv += [str(a) for a in extra]
     return argv
+
+
+# flags whose value is a file of the repository (a chat template kept beside the model): taken relative
+# to the repository like MODEL, so start.sh, serve and an exported preset work from any directory
+_FILE_FLAGS = ("--chat-template-file", "--mmproj", "--lora", "--grammar-file", "--json-schema-file")
+
+
+def _repository_paths(args: list[str], root: Path | None) -> list[str]:
+    if root is None:
+        return args
+    out = list(args)
+    for i, arg in enumerate(out):
+        flag, eq, value = arg.partition("=")
+        if eq and flag in _FILE_FLAGS and value and not Path(value).is_absolute():
+            out[i] = f"{flag}={Path(root) / value}"
+        elif arg in _FILE_FLAGS and i + 1 < len(out) and not Path(out[i + 1]).is_absolute():
+            out[i + 1] = str(Path(root) / out[i + 1])
+    return out
 
 
 def _non_negative_int(value: str, field: str, what: str) -> int:

@@ -81,12 +81,16 @@ def with_model(models: dict[str, Any], bench: str, display_name: str) -> dict[st
     return {**models, bench: entry}
 
 
-def with_client(client: dict[str, Any], bench: str, *, thinking: bool, system_prompt: str | None) -> dict[str, Any]:
-    """client.json with the per-profile settings a model needs (a thinking model gets the larger budget)."""
+def with_client(client: dict[str, Any], bench: str, *, thinking: bool, system_prompt: str | None,
+                mode: str = "chat") -> dict[str, Any]:
+    """client.json with the per-profile settings a model needs (a thinking model gets the larger budget;
+    a base model is asked for completions: ``"mode": "completion"``)."""
     defaults = {**DEFAULT_CLIENT, **(client.get("defaults") or {})}
     profiles = dict(client.get("profiles") or {})
     entry = dict(profiles.get(bench) or {})
     entry["thinking"] = thinking
+    if mode != "chat":
+        entry["mode"] = mode
     if system_prompt:
         entry.setdefault("system_prompt", system_prompt)
     profiles[bench] = entry
@@ -102,7 +106,7 @@ def client_config(root: Path, bench: str):  # -> llamacpp.evalplus_run.ClientCon
     budget = entry.get("max_tokens") or (defaults["thinking_max_tokens"] if entry.get("thinking") else defaults["max_tokens"])
     return ClientConfig(max_tokens=int(budget), request_timeout_s=float(entry.get("request_timeout_s")
                                                                         or defaults["request_timeout_s"]),
-                        system_prompt=entry.get("system_prompt"))
+                        system_prompt=entry.get("system_prompt"), mode=entry.get("mode") or "chat")
 
 
 def run_timeout(root: Path) -> float:
@@ -143,9 +147,12 @@ def download_dataset(root: Path, dataset: str) -> Path:
 
 def measure(root: Path, bench: str, *, binary: str, dataset: str = "humaneval", dataset_path: Path,
             quick: int | None = None, timeout_s: float | None = None, work_dir: Path, config=None,
+            mode: str | None = None,
             progress: Callable[[str], None] = lambda _s: None):  # -> tuple[dict, evalplus_run.RunResult]
     """Benchmark ``[bench]`` (our client, EvalPlus's evaluate): its summary and the run's result (with
-    the paths of its files in ``work_dir``). ``config`` = how the client asks (default: client.json)."""
+    the paths of its files in ``work_dir``). ``config`` = how the client asks (default: client.json);
+    ``mode`` ("chat" or "completion", from evaluate's verdict) overrides the config's."""
+    import dataclasses
     import time
 
     from llamacpp import evalplus_run
@@ -160,9 +167,11 @@ def measure(root: Path, bench: str, *, binary: str, dataset: str = "humaneval", 
     argv = build_server_argv(section.values, binary=binary, root=root, extra=["--no-warmup"])
     progress(f"Launching: {' '.join(argv)}")
     out_dir = work_dir / f"{bench}-{dataset}-{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
-    result = evalplus_run.run(argv, dataset=dataset, dataset_path=dataset_path, out_dir=out_dir,
-                              config=config or client_config(root, bench), quick=quick,
-                              timeout_s=timeout_s or run_timeout(root), progress=progress)
+    config = config or client_config(root, bench)
+    if mode is not None:
+        config = dataclasses.replace(config, mode=mode)
+    result = evalplus_run.run(argv, dataset=dataset, dataset_path=dataset_path, out_dir=out_dir, config=config,
+                              quick=quick, timeout_s=timeout_s or run_timeout(root), progress=progress, cwd=root)
     models = load_json(root, MODELS_JSON)
     summary = {
         "profile": bench, "display_name": (models.get(bench) or {}).get("display_name") or section.values.get("NAME"),
@@ -182,11 +191,11 @@ def scored_samples(result) -> Path:  # (evalplus_run.RunResult) -> Path
 
 
 def run_bench(root: Path, bench: str, *, binary: str, dataset: str = "humaneval", dataset_path: Path,
-              quick: int | None = None, timeout_s: float | None = None, work_dir: Path,
+              quick: int | None = None, timeout_s: float | None = None, work_dir: Path, mode: str | None = None,
               progress: Callable[[str], None] = lambda _s: None) -> tuple[dict[str, Any], dict[str, str]]:
     """Benchmark ``[bench]``; returns its summary and the files to write ({relpath: text}) in our layout."""
     summary, result = measure(root, bench, binary=binary, dataset=dataset, dataset_path=dataset_path, quick=quick,
-                              timeout_s=timeout_s, work_dir=work_dir, progress=progress)
+                              timeout_s=timeout_s, work_dir=work_dir, mode=mode, progress=progress)
     base = f"{RESULTS_DIR}/{bench}/{dataset}"
     files = {
         f"{base}.json": dump_json(summary),

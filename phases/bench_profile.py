@@ -153,6 +153,13 @@ def prepare(ctx: PhaseContext) -> None:
              f"or `onboard advance {ctx.name} --skip-bench`.")
 
 
+def client_mode_of(ctx: PhaseContext) -> str:
+    """"completion" for a base model (evaluate's verdict), so that benchmark.sh asks it as the phase does."""
+    from llamacpp.evalplus_run import client_mode
+
+    return client_mode((ctx.options.get("chat") or {}).get("kind"))
+
+
 def _enter_in_our_pipeline(ctx: PhaseContext, bench: str, display_name: str, thinking: bool,
                            system_prompt: str | None) -> None:
     """Our template pipeline's data files (models.json, client.json) and its README's generated block."""
@@ -161,7 +168,8 @@ def _enter_in_our_pipeline(ctx: PhaseContext, bench: str, display_name: str, thi
     ctx.write_shared(bp.MODELS_JSON, bp.dump_json(bp.with_model(bp.load_json(ctx.root, bp.MODELS_JSON), bench,
                                                                 display_name)), f"{bp.MODELS_JSON}: {bench}")
     ctx.write_shared(bp.CLIENT_JSON, bp.dump_json(bp.with_client(bp.load_json(ctx.root, bp.CLIENT_JSON), bench,
-                                                                 thinking=thinking, system_prompt=system_prompt)),
+                                                                 thinking=thinking, system_prompt=system_prompt,
+                                                                 mode=client_mode_of(ctx))),
                      f"{bp.CLIENT_JSON}: {bench}")
     readme = docs_blocks.complete(ctx.root).get(bp.PIPELINE_README)
     if readme is not None:

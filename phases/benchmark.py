@@ -54,7 +54,7 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
         _run_in_owner_pipeline(ctx, bench, binary=binary, dataset=dataset, dataset_path=path, quick=quick)
         return
     summary, files = bp.run_bench(ctx.root, bench, binary=binary, dataset=dataset, dataset_path=path, quick=quick,
-                                  work_dir=ctx.work_dir / "bench", progress=ctx.echo)
+                                  work_dir=ctx.work_dir / "bench", mode=client_mode(ctx), progress=ctx.echo)
     for relpath, text in files.items():
         ctx.write_file(relpath, text)
     with ctx.writing():  # the report lists every model: rendered and written with no other write between
@@ -64,6 +64,17 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
                 ctx.write_shared(relpath, rendered[relpath], f"{relpath}: with {bench}")
     _record(ctx, summary, f"{bp.RESULTS_DIR}/{bench}/{dataset}.json", bp.REPORT)
     ctx.echo(f"Written: {', '.join([*files, *(p for p in (bp.REPORT, bp.CHART) if p in rendered)])}")
+
+
+def client_mode(ctx: PhaseContext) -> str:
+    """How the benchmark asks the model: a base model (evaluate's verdict) completes code, as EvalPlus
+    asks base models; every other model is asked through chat."""
+    from phases.bench_profile import client_mode_of
+
+    mode = client_mode_of(ctx)
+    if mode == "completion":
+        ctx.echo("A base model: HumanEval+ is asked as code completion with EvalPlus's stop sequences.")
+    return mode
 
 
 def _run_in_owner_pipeline(ctx: PhaseContext, bench: str, *, binary: str, dataset: str, dataset_path, quick) -> None:
@@ -76,7 +87,7 @@ def _run_in_owner_pipeline(ctx: PhaseContext, bench: str, *, binary: str, datase
     thinking = bool((ctx.options.get("bench_plan") or {}).get("thinking"))
     summary, result = bp.measure(ctx.root, bench, binary=binary, dataset=dataset, dataset_path=dataset_path,
                                  quick=quick, work_dir=ctx.work_dir / "bench", progress=ctx.echo,
-                                 config=op.client_config(ctx.root, bench, thinking=thinking))
+                                 config=op.client_config(ctx.root, bench, thinking=thinking), mode=client_mode(ctx))
     name = summary.get("display_name") or bench
     files = op.result_files(ctx.root, bench, name,
                             samples=bp.scored_samples(result).read_text(encoding="utf-8"),

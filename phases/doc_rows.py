@@ -87,6 +87,9 @@ def model_facts(root: Path, profile_id: str, options: dict[str, Any]) -> dict[st
         facts[field] = flag_value(args, flag)
     facts["thinking"] = _yes_no(_thinking(options, card))
     facts["tools"] = _yes_no(_tools(card, header))
+    if (options.get("chat") or {}).get("kind") == "base":  # no chat, hence no tools: what the file is, not the card
+        facts["tools"] = "No"
+        facts["notes"] = facts.get("notes") or "completion only (base model)"
     facts["vision"] = _yes_no(_vision(Path(root), model, args, header))
     facts["system_prompt"] = (options.get("samplers") or {}).get("system_prompt") or None
     scores = benchmark_scores(Path(root), bench)

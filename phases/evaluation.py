@@ -107,6 +107,7 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
                 warnings.append(f"hub unreachable ({err.message}); quants listed from the files in {folder}/")
         header, header_quant, where = _one_header(ctx, repo, quants, on_disk)
     summary = summarize(header)
+    chat = chat_verdict(header, card, ctx.name)
     rig = resolve_rig(root=ctx.root)
     target_ctx = min(int(summary.context_length or DEFAULT_MAX_CTX), DEFAULT_MAX_CTX)
     rows = fit_table.fit_table(header, header_quant, [(q.name, q.total_bytes) for q in quants], rig,
@@ -124,6 +125,7 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
         "quant_listing": {q.name: q.to_json() for q in quants},
         "recommended_quant": best.quant if best else None,
         "evaluated_ctx": target_ctx,
+        "chat": chat.to_json(),
     }
     origin = (f"  model files: {folder}/ on disk, no hub repository ({note})" if hub.is_local_repo(repo)
               else f"  GGUF repository: {repo}" + (f" (from {note})" if note else ""))
@@ -133,6 +135,9 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
         + f", {summary.layers} layers, trained context {summary.context_length}",
         origin,
         f"  header: {where}",
+        f"  {chat.line()}",
+        *([f"  the card disagrees: {chat.card_says} calls it an instruct/chat model, but the file is a base "
+           "model: it is used for completion (/completion), not chat"] if chat.card_disagrees else []),
         f"  rig: {rig.name or rig.source}: " + ", ".join(f"{d.name} {d.usable_mib:.0f} MiB" for d in rig.devices)
         + (", " if rig.devices else "") + f"host {rig.host.ram_mib:.0f} MiB",
         f"Fit table at context {target_ctx}:",
@@ -142,6 +147,25 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
         *[f"warning: {w}" for w in warnings + list(summary.warnings)],
     ])
     return EvaluationReport(facts, summary.to_json(), [r.to_json() for r in rows], text, warnings)
+
+
+def chat_verdict(header: Any, card: Any, name: str):  # -> llamacpp.chat_template.ChatVerdict
+    """Chat model, chat model without a template, or base model, from the GGUF (its vocabulary's
+    special tokens are read from a local file when it has no template), and whether the card says
+    otherwise. Why at evaluation: the profile needs the template fix, the test phase and the
+    benchmark client must ask a base model for completions, not chat."""
+    from llamacpp.chat_template import card_claim, classify, special_tokens
+    from llamacpp.errors import DomainError
+
+    md = header.metadata
+    specials = None
+    template = md.get("tokenizer.chat_template")
+    if not (isinstance(template, str) and template.strip()):
+        try:
+            specials = special_tokens(header.source)
+        except (DomainError, OSError):
+            specials = None  # the verdict then rests on the metadata alone, and says so
+    return classify(md, specials, card_says=card_claim(card, name))
 
 
 def _card(ctx: PhaseContext):

@@ -8,6 +8,7 @@ why, and the predicted memory per device.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
@@ -49,7 +50,54 @@ def make_plan(ctx: PhaseContext, *, ctx_size: int | None = None, capacity_cut: d
         ratios = {backend: calibration(ctx.journal.sessions, rig_name, backend).get("compute")
                   for backend in {device_backend(d.name) for d in result.devices}}
         calibrate(result, {b: r for b, r in ratios.items() if r})
+        calibrate_speed(result, speed_calibration(ctx.journal.sessions, rig_name, plan_backend(result)))
     return result, rig, header
+
+
+def plan_backend(plan) -> str:
+    """The backend a plan's speed is keyed by: its first GPU's, or ``CPU`` when it has none."""
+    gpus = [d.name for d in plan.devices if d.name != "CPU"]
+    return device_backend(gpus[0]) if gpus else "CPU"
+
+
+def speed_calibration(sessions, rig: str, backend: str, *, minimum: int = 1) -> float | None:
+    """Median measured/estimated generation speed of the candidates tested on this rig and backend
+    (the test phase's ``gen_tps`` against the profile phase's ``est_tokens_per_s``); None below
+    ``minimum`` pairs. Why: the public-data model misses what is particular to one machine (its
+    CPU, drivers, build), and the same rig's own launches measure exactly that."""
+    import statistics
+
+    from sqlalchemy import select
+
+    from store.schema import Candidate
+
+    ratios = []
+    with sessions() as session:
+        for cand in session.scalars(select(Candidate)):
+            opts = cand.options
+            plan, test = opts.get("plan") or {}, opts.get("test") or {}
+            est, measured = plan.get("est_tokens_per_s"), test.get("gen_tps")
+            if not est or not measured or plan.get("rig") != rig:
+                continue
+            est = float(est) / float(plan.get("speed_ratio") or 1.0)  # the model's own estimate, before calibration
+            gpus = [n for n in (plan.get("devices") or {}) if n != "CPU"]
+            if (device_backend(gpus[0]) if gpus else "CPU") == backend:
+                ratios.append(float(measured) / float(est))
+    return statistics.median(ratios) if len(ratios) >= minimum else None
+
+
+def calibrate_speed(plan, ratio: float | None) -> None:
+    """Scale the plan's speed estimates (and those of the strategies it was weighed against, so
+    their order stays) by this rig's measured/estimated ratio; near 1 changes nothing."""
+    if not ratio or abs(ratio - 1.0) < 0.02:
+        return
+    plan.speed_ratio = ratio
+    if plan.est_tokens_per_s:
+        plan.est_tokens_per_s *= ratio
+    for alt in plan.alternatives:
+        if alt.get("est_tokens_per_s"):
+            alt["est_tokens_per_s"] = round(alt["est_tokens_per_s"] * ratio, 1)
+    plan.warnings.append(f"generation speed scaled x{ratio:.2f} by earlier measurements on this rig (calibration)")
 
 
 def device_backend(name: str) -> str:
@@ -113,6 +161,51 @@ def profile_from_plan(ctx: PhaseContext, plan, rig, header) -> tuple[dict[str, s
     return profile, comments
 
 
+def chat_template_fix(ctx: PhaseContext, profile: dict[str, str], comments: list[str], *, header=None,
+                      write: bool = False) -> str | None:
+    """Give a chat model whose GGUF lacks its chat template the template of its family: the file
+    ``models/<ModelName>/chat_template.jinja`` (written through the journal when ``write``, so that
+    rollback removes it) and ``--jinja --chat-template-file <file>`` added to the profile's EXTRA_ARGS.
+
+    Why: without a template llama-server falls back to ChatML, and a model trained on other turn
+    tokens answers chat requests with template text. The path is relative to the repository, like
+    MODEL. Returns the file's path, or None when no fix applies (or, without ``write``, the file is
+    not there). The verdict is evaluate's (``options["chat"]``), else read from the model's header.
+    """
+    from llamacpp.chat_template import TEMPLATES, template_flags
+    from store.models_conf import join_extra_args, split_extra_args
+
+    chat = ctx.options.get("chat")
+    if header is not None and Path(header.source).is_file():
+        # the downloaded file's whole vocabulary is at hand now (evaluate may have read a remote header)
+        from llamacpp.chat_template import classify, special_tokens
+        from llamacpp.errors import DomainError
+
+        try:
+            fresh = classify(header.metadata, special_tokens(header.source),
+                             card_says=(chat or {}).get("card_says")).to_json()
+        except (DomainError, OSError):
+            fresh = None
+        if fresh is not None and fresh != chat:
+            chat = fresh
+            if write:
+                ctx.options["chat"] = fresh
+    family = (chat or {}).get("family")
+    if (chat or {}).get("kind") != "chat-no-template" or family not in TEMPLATES:
+        return None
+    relpath = (sources.model_dir(ctx).parent / "chat_template.jinja").relative_to(ctx.root).as_posix()
+    if write:
+        ctx.write_file(relpath, TEMPLATES[family])
+    elif not (ctx.root / relpath).is_file():
+        return None
+    args = split_extra_args(profile.get("EXTRA_ARGS", ""))
+    if "--chat-template-file" not in args:
+        profile["EXTRA_ARGS"] = join_extra_args(args + template_flags(relpath))
+    comments.append(f"chat template: {relpath} ({family} turns): the GGUF has none and llama-server would "
+                    "fall back to ChatML")
+    return relpath
+
+
 def checked_profile(ctx: PhaseContext, *, required: bool = True):  # -> store.models_conf.Section | None
     """The candidate's profile section, after checking that models.conf parses and that the section
     builds a llama-server command line; else BadInput naming models.conf:line and the key.
@@ -147,6 +240,7 @@ def prepare(ctx: PhaseContext) -> None:
     checked_profile(ctx, required=False)  # a malformed models.conf or profile: refused before planning
     plan, rig, header = make_plan(ctx)
     profile, comments = profile_from_plan(ctx, plan, rig, header)
+    chat_template_fix(ctx, profile, comments, header=header, write=True)
     ctx.set_profile(ctx.profile_id, profile, comments)
     ctx.options["plan"] = {**_plan_facts(plan), "rig": rig.name or rig.source}
     from store.atomic import write_atomic
@@ -202,6 +296,7 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
 def _plan_facts(plan) -> dict[str, Any]:
     return {"strategy": plan.strategy, "fits": plan.fits, "layers_offloaded": plan.layers_offloaded,
             "est_tokens_per_s": plan.est_tokens_per_s, "ctx": plan.settings.ctx,
+            "alternatives": list(plan.alternatives), "speed_ratio": plan.speed_ratio,
             "devices": {d.name: {"total_mib": d.total_mib, "capacity_mib": d.capacity_mib,
                                  "margin_mib": d.margin_mib, "weights_mib": d.weights_mib,
                                  "kv_mib": d.kv_mib, "compute_mib": d.compute_mib} for d in plan.devices}}

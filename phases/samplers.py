@@ -67,7 +67,8 @@ def _document(ctx: PhaseContext, found) -> str:  # found: llamacpp.samplers.Samp
     if docs_check.hand_written(build_map(ctx.root)):
         added = docs.enter_model(ctx, roles=SETTINGS_ROLES)
         return ", ".join(label.split(" ", 1)[0] for label in added) or "your docs (already listed)"
-    ctx.set_block(CLIENT_SETTINGS, ctx.profile_id, render_client_block(ctx.name, found), CLIENT_SETTINGS_HEADER)
+    ctx.set_block(CLIENT_SETTINGS, ctx.profile_id, render_client_block(ctx.name, found, chat=ctx.options.get("chat")),
+                  CLIENT_SETTINGS_HEADER)
     return CLIENT_SETTINGS
 
 
@@ -95,8 +96,14 @@ def _without_sampler_flags(args: list[str]) -> list[str]:
     return out
 
 
-def render_client_block(name: str, found) -> str:
-    lines = [f"## {name}", "", "| setting | value | source |", "|---|---|---|"]
+def render_client_block(name: str, found, chat: dict | None = None) -> str:
+    """Our client-settings block for a model. ``chat`` is evaluate's verdict (``options["chat"]``): a
+    base model is said to be for completion only, since a chat client would get template garbage."""
+    lines = [f"## {name}", ""]
+    if (chat or {}).get("kind") == "base":
+        lines += ["**Completion only**: a base model (no chat template); use `/completion` (or `/v1/completions`), "
+                  "not chat clients.", ""]
+    lines += ["| setting | value | source |", "|---|---|---|"]
     for key, value in found.recommended.items():
         lines.append(f"| {key} | {'-' if value is None else value} | {found.sources.get(key, '-')} |")
     for mode, values in found.modes.items():

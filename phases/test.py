@@ -64,12 +64,14 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
         ctx.echo(f"  {sentence}")
     if launch_info.get("error"):
         ctx.echo(f"  launch: {launch_info['error']}")
+    if launch_info.get("answer"):
+        ctx.echo(f"  {_answer_line(launch_info['answer'])}")
     passed = _verdict(ctx)
     ctx.options.pop("suggestion", None)
     if passed:
         _write_back(ctx, result)
     else:
-        suggestion = _suggest(ctx, result)
+        suggestion = _suggest(ctx, result) or _template_suggestion(ctx, result)
         if suggestion:
             ctx.options["suggestion"] = suggestion
             ctx.echo(f"Suggestion: {suggestion['why']}")
@@ -92,11 +94,38 @@ def _launch(ctx: PhaseContext, log_path: Path) -> dict[str, Any]:
                                                             "or run scripts/install-llama-server.sh")
     argv = build_server_argv(section.values, binary=binary, verbosity=4, root=ctx.root, extra=["--no-warmup"])
     ctx.echo(f"Launching: {' '.join(argv)}")
-    result = launch(argv, log_path=log_path, progress=_progress(ctx))
+    # the server runs in the repository, where the profile's relative paths (a template file) point
+    result = launch(argv, log_path=log_path, progress=_progress(ctx), answer_check=answer_mode(ctx), cwd=ctx.root)
     peaks = result.peak_memory_mib()
     return {"launch_ok": result.ok, "error": result.error, "gen_tps_measured": result.gen_tps,
             "gen_tps": result.gen_tps, "prompt_tps": result.prompt_tps, "gpu_peak_mib": peaks,
-            "memory_note": result.memory_note}
+            "memory_note": result.memory_note, "answer": result.answer}
+
+
+def answer_mode(ctx: PhaseContext) -> str:
+    """How the model is asked: "completion" for a base model (evaluate's verdict, else the model
+    file's own metadata), "chat" otherwise."""
+    chat = ctx.options.get("chat")
+    if chat is None:
+        from llamacpp.errors import DomainError
+        from llamacpp.gguf_header import read_header
+        from phases import sources
+        from phases.evaluation import chat_verdict
+
+        try:
+            chat = chat_verdict(read_header(sources.model_path(ctx)), None, ctx.name).to_json()
+        except (DomainError, OSError, KeyError):
+            chat = {}
+    return "completion" if chat.get("kind") == "base" else "chat"
+
+
+def _answer_line(answer: dict[str, Any]) -> str:
+    from llamacpp.chat_template import preview
+
+    how = "stopped" if answer.get("stopped") else f"no stop within {answer.get('max_tokens')} tokens"
+    verdict = "clean" if answer.get("clean") else "NOT clean: " + "; ".join(answer.get("problems") or [])
+    return (f"{answer.get('mode')} request ({answer.get('endpoint')}): {preview(answer.get('answer') or '', 80)!r}, "
+            f"{how}, {answer.get('tokens')} tokens: {verdict}")
 
 
 def _progress(ctx: PhaseContext):
@@ -178,7 +207,53 @@ def _suggest(ctx: PhaseContext, result: dict[str, Any]) -> dict[str, Any] | None
         why = (f"out of memory on {device or 'the host'} ({result.get('oom_phase')}); halve the context "
                f"{current_ctx} -> {new_ctx}")
     values, comments = profile_from_plan(ctx, plan, rig, header)
+    from phases.profile import chat_template_fix
+
+    chat_template_fix(ctx, values, comments, header=header)  # the re-planned profile keeps the template
     return {"why": why, "values": values, "comments": comments}
+
+
+def _template_error(result: dict[str, Any]) -> str | None:
+    """The log's words when llama-server refused the GGUF's chat template at start."""
+    import re
+
+    text = "\n".join(str(result.get(k) or "") for k in ("error", "fatal_error"))
+    line = next((line for line in text.splitlines() if re.search(r"chat[ _]template", line)), None)
+    return re.sub(r"^\s*[\d.]+\s+[EWI]\s+", "", line).strip() if line else None
+
+
+def _template_suggestion(ctx: PhaseContext, result: dict[str, Any]) -> dict[str, Any] | None:
+    """A chat model whose template failed (the server refused it, or the answer was template text):
+    propose the template of the family whose turn tokens its vocabulary holds, as a file in the
+    repository passed with ``--jinja --chat-template-file``. None when no family fits or the
+    profile already names a template file (then it is the person's template that is wrong)."""
+    from llamacpp.chat_template import TEMPLATES, family_of, special_tokens, template_flags
+    from llamacpp.errors import DomainError
+    from phases import sources
+    from store.models_conf import join_extra_args, split_extra_args
+
+    answer = result.get("answer") or {}
+    refused = _template_error(result)
+    if not refused and (answer.get("mode") != "chat" or answer.get("clean", True)):
+        return None
+    section = profile_values.current(ctx)
+    if section is None:
+        return None
+    try:
+        args = split_extra_args(section.values.get("EXTRA_ARGS", ""))
+        family = family_of(special_tokens(sources.model_path(ctx)))
+        relpath = (sources.model_dir(ctx).parent / "chat_template.jinja").relative_to(ctx.root).as_posix()
+    except (DomainError, OSError, KeyError, ValueError):
+        return None
+    if family not in TEMPLATES or "--chat-template-file" in args or "--chat-template" in args:
+        return None
+    problem = f"llama-server refused the GGUF's chat template ({refused})" if refused else \
+        "the chat answer was not clean"
+    values = {**section.values, "EXTRA_ARGS": join_extra_args(args + template_flags(relpath))}
+    comments = [*section.comments, f"chat template: {relpath} ({family} turns): the GGUF's own did not work"]
+    return {"why": f"{problem}; use the {family} template (the turn tokens of its vocabulary) from {relpath} with "
+                   f"--jinja --chat-template-file", "values": values, "comments": comments,
+            "files": {relpath: TEMPLATES[family]}}
 
 
 def _apply_suggestion(ctx: PhaseContext) -> None:
@@ -188,6 +263,8 @@ def _apply_suggestion(ctx: PhaseContext) -> None:
 
         raise BadInput("there is no suggestion to apply", field="--apply-suggestion",
                        fix=f"onboard status {ctx.name}")
+    for relpath, text in (suggestion.get("files") or {}).items():
+        ctx.write_file(relpath, text)
     ctx.set_profile(ctx.profile_id, suggestion["values"], suggestion["comments"])
     ctx.echo(f"Applied: {suggestion['why']}")
 
@@ -247,16 +324,65 @@ def _speed_measured(ctx: PhaseContext) -> GuardResult:
                        fix=f"onboard advance {ctx.name}  (the launch sends a short prompt)")
 
 
+def _answers_cleanly(ctx: PhaseContext) -> GuardResult:
+    test = ctx.options.get("test") or {}
+    if not test:
+        return GuardResult(False, "not tested yet", fix=f"onboard advance {ctx.name}")
+    answer = test.get("answer")
+    if answer is None:
+        refused = _template_error(test)
+        if refused:
+            return GuardResult(False, f"llama-server refused the GGUF's chat template: {refused}",
+                               fix=_answer_fix(ctx, {"mode": "chat"}))
+        if "launch_ok" not in test:  # a log run elsewhere: there is no server here to ask
+            return GuardResult(True, "not asked: the log was run elsewhere (launch here to check an answer: "
+                                     f"onboard advance {ctx.name})")
+        return GuardResult(False, "no answer was asked for: the server did not come up or failed the measurement",
+                           fix="see the launch error above and the log")
+    from llamacpp.chat_template import preview
+
+    shown = preview(answer.get("answer") or "", 80)
+    if answer.get("clean"):
+        how = (f"stopped after {answer.get('tokens')} tokens" if answer.get("stopped") else
+               f"ran to the {answer.get('max_tokens')}-token limit, without template text")
+        return GuardResult(True, f"{answer.get('mode')} answer {how}: {shown!r}")
+    return GuardResult(False, f"{answer.get('mode')} answer is not clean: {'; '.join(answer.get('problems') or [])} "
+                              f"(answer: {shown!r})", fix=_answer_fix(ctx, answer))
+
+
+def _answer_fix(ctx: PhaseContext, answer: dict[str, Any]) -> str:
+    if (ctx.options.get("suggestion") or {}).get("files"):
+        return f"onboard advance {ctx.name} --apply-suggestion  ({ctx.options['suggestion']['why']})"
+    from llamacpp.errors import DomainError
+    from phases import sources
+
+    try:
+        folder = sources.model_dir(ctx).parent.relative_to(ctx.root).as_posix()
+    except (DomainError, KeyError, ValueError):
+        folder = "models/<ModelName>"
+    if answer.get("mode") == "completion":
+        return ("the base model does not stop where the code ends: check the GGUF's end token "
+                "(tokenizer.ggml.eos_token_id) or try another file of the model; then onboard advance " + ctx.name)
+    template = f"{folder}/chat_template.jinja"
+    return (f"write the model's own chat template (chat_template in its tokenizer_config.json on the hub) to "
+            f"{template}, add `--jinja --chat-template-file {template}` to EXTRA_ARGS of [{ctx.profile_id}] in "
+            f"models.conf, then onboard advance {ctx.name}; a base model is asked for completions (/completion), "
+            "not chat")
+
+
 PHASE = Phase(
     name="test",
     title="Test",
     does="launches llama-server with the profile (or reads a log run elsewhere), measures speed, reads "
-         "per-device memory; on pass writes SPEED and measured values back and removes NOT YET TESTED",
+         "per-device memory, asks one real question (chat, or completion for a base model); on pass writes "
+         "SPEED and measured values back and removes NOT YET TESTED",
     guards=(
         Guard("log exists", "a llama-server log of this profile", _log_exists),
         Guard("no OOM", "no out-of-memory (device and buffer named)", _no_oom),
         Guard("planned layers offloaded", "the log offloaded the planned layers", _layers_offloaded),
         Guard("speed measured", "prompt and generation speed measured", _speed_measured),
+        Guard("answers cleanly", "a real request (chat, or completion for a base model) gets an answer without "
+                                 "template text that stops", _answers_cleanly),
     ),
     prepare=prepare,
     run=run,
