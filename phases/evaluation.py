@@ -68,6 +68,11 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
     pypi = getattr(card, "pypi_gguf", None) if card is not None else None
     warnings: list[str] = list(getattr(card, "warnings", None) or [])
     model_dir = ctx.root / "models" / hub.model_dir_name(repo)
+    model_folder = _own_folder(ctx, card, repo, model_dir)  # the person's folder, when named otherwise
+    if model_folder is not None:
+        warnings.append(f"the model's files are in models/{model_folder}/, not in models/{model_dir.name}/ "
+                        f"(where {repo} would put them): onboard uses your folder")
+        model_dir = ctx.root / "models" / model_folder
     folder = model_dir.relative_to(ctx.root).as_posix()
     header_quant = None
     if pypi:
@@ -105,7 +110,7 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
                 if not quants:
                     raise
                 warnings.append(f"hub unreachable ({err.message}); quants listed from the files in {folder}/")
-        header, header_quant, where = _one_header(ctx, repo, quants, on_disk)
+        header, header_quant, where = _one_header(ctx, repo, quants, on_disk, model_dir)
     summary = summarize(header)
     chat = chat_verdict(header, card, ctx.name)
     rig = resolve_rig(root=ctx.root)
@@ -117,6 +122,7 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
         "repo": repo,
         "repo_source": source,
         "repo_note": note,
+        "model_folder": model_folder,
         "pypi_gguf": pypi,
         "display_name": display_name(getattr(card, "title", None), ctx.name),
         "architecture": summary.architecture,
@@ -168,6 +174,19 @@ def chat_verdict(header: Any, card: Any, name: str):  # -> llamacpp.chat_templat
     return classify(md, specials, card_says=card_claim(card, name))
 
 
+def _own_folder(ctx: PhaseContext, card, repo: str, default_dir: Path) -> str | None:
+    """``models/<Folder>/`` holding the model's files when the person named it otherwise than the
+    repository's name gives (``Qwen3-8B/`` for ``bartowski/Qwen_Qwen3-8B-GGUF``): so that onboard
+    neither downloads the model again nor, offline, fails to find it. None when the default holds it."""
+    from llamacpp import hub
+    from llamacpp.candidate_card import find_local_model_dir
+
+    if card is None or hub.is_local_repo(repo) or hub.model_folder_quants(default_dir):
+        return None
+    mine = find_local_model_dir(ctx.root, card)
+    return mine.name if mine is not None and mine != default_dir else None
+
+
 def _card(ctx: PhaseContext):
     """The card as evaluate's first step read it (with its repository resolved), else read now."""
     if ctx.data.get("card") is not None:
@@ -180,15 +199,15 @@ def _card(ctx: PhaseContext):
     return load_card(path, require_repo=False, root=ctx.root, find_local=True)
 
 
-def _one_header(ctx: PhaseContext, repo: str, quants: list, on_disk: list) -> tuple[Any, str, str]:
-    """A downloaded quant's header if there is one (where the listing puts its files, else where the
-    files on disk are), else the smallest quant's, read remotely."""
+def _one_header(ctx: PhaseContext, repo: str, quants: list, on_disk: list, model_dir: Path) -> tuple[Any, str, str]:
+    """A downloaded quant's header if there is one (where the listing puts its files in ``model_dir``,
+    else where the files on disk are), else the smallest quant's, read remotely."""
     from llamacpp.gguf_header import read_header
-    from llamacpp.hub import default_target_dir, local_paths
+    from llamacpp.hub import local_paths, safe_relpath
     from llamacpp.remote_gguf import read_remote_header
 
     for q in [*quants, *on_disk]:
-        first = local_paths(q, default_target_dir(repo, q, ctx.root))[0]
+        first = local_paths(q, model_dir / safe_relpath(q.name, "quant"))[0]
         if first.is_file():
             return read_header(first), q.name, f"local file {first.relative_to(ctx.root).as_posix()}"
     smallest = min(quants, key=lambda q: q.total_bytes)

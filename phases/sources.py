@@ -34,8 +34,15 @@ def quant(ctx: PhaseContext):  # -> llamacpp.hub.Quant
 
 
 def model_dir(ctx: PhaseContext) -> Path:
+    """``models/<ModelName>/<Quant>/``: the person's own model folder when evaluate found the files in
+    one named otherwise (``options["model_folder"]``), else the one the repository's name gives."""
     from llamacpp.hub import default_target_dir
 
+    folder = ctx.options.get("model_folder")
+    if folder:
+        from llamacpp.hub import safe_relpath
+
+        return ctx.root / "models" / safe_relpath(folder, "model folder") / safe_relpath(ctx.options["quant"], "quant")
     return default_target_dir(repo_id(ctx), ctx.options["quant"], ctx.root)
 
 

@@ -274,3 +274,19 @@ def test_the_owners_downloaded_model_is_evaluated_offline_in_his_repository(tmp_
     checked = repo.onboard("status", "qwen3-30b-a3b-thinking-2507", "--check", "--json", check=True)
     guards = {g["name"]: g for g in json.loads(checked.stdout)["guards"]}
     assert guards["files present"]["passed"], guards
+
+
+def test_files_in_the_persons_own_folder_are_used_where_the_repo_would_name_it_otherwise(tmp_path):
+    """bartowski's repository of Qwen3-8B would put it in models/Qwen_Qwen3-8B/; the person keeps it in
+    models/Qwen3-8B/: evaluate says so, and the download guard and the profile use their folder."""
+    repo = offline_repo(tmp_path)
+    write_card(repo.root, "qwen3-8b", "---\ngguf_repo: bartowski/Qwen_Qwen3-8B-GGUF\nbase_model: Qwen/Qwen3-8B\n---\n"
+                                      "# Qwen3-8B\n\nContext length: 32,768 tokens.\n")
+    tiny_local_models(repo.root)
+    started = repo.onboard("start", "qwen3-8b")
+    assert started.returncode == 0, started.stdout + started.stderr
+    assert "models/Qwen3-8B/, not in models/Qwen_Qwen3-8B/" in started.stdout
+    repo.onboard("advance", "qwen3-8b", "--quant", "F16", check=True)
+    assert repo.onboard("advance", "qwen3-8b").returncode == 0  # files present in the person's folder
+    assert "MODEL=models/Qwen3-8B/F16/Qwen3-8B-F16.gguf" in repo.conf
+    assert not (repo.root / "models" / "Qwen_Qwen3-8B").exists()
