@@ -43,7 +43,8 @@ def reach(point: str) -> None:
     if trace:
         with open(trace, "a", encoding="utf-8") as out:
             out.write(point + "\n")
-    if os.environ.get("ONBOARD_TEST_HOLD_AT") == point:
+    if os.environ.get("ONBOARD_TEST_HOLD_AT") == point and not _counts.get("\0held"):
+        _counts["\0held"] = 1  # once per process: the undo of an interrupted step passes the point again
         _hold(Path(os.environ["ONBOARD_TEST_HOLD_FILE"]))
     target = os.environ.get("ONBOARD_TEST_KILL_AT")
     if not target:

@@ -189,9 +189,18 @@ class Journal:
         is judged by its NEWEST record: undoing newest first walks back through the older ones.
         """
         newest: dict[tuple[str, str, str | None], UndoRecord] = {}
-        for rec in records:  # records come oldest first
-            newest[(rec.file, rec.kind, rec.key)] = rec
         found = []
+        for rec in records:  # records come oldest first
+            place = (rec.file, rec.kind, rec.key)
+            older = newest.get(place)
+            if older is not None and rec.before != older.after and not any(c.file == rec.file and c.place == self._place(rec)
+                                                                           for c in found):
+                # someone changed the place between two of onboard's writes, and the newer write kept
+                # it: walking back past the newer write would put the older text over that edit
+                found.append(Conflict(rec.file, self._place(rec),
+                                      "edited between two of onboard's writes; undo it by hand or keep it "
+                                      "and use `onboard abandon` without --undo"))
+            newest[place] = rec
         for rec in newest.values():
             current = self._current(rec)
             if current not in (rec.after, rec.before):

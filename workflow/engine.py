@@ -311,7 +311,11 @@ class Engine:
                                 fix="undo those edits by hand, or keep them and `onboard abandon` without --undo")
         undo_now = records if (trigger == "rollback" or everything) else []
         step = journal.open_step(trigger, here, dest, self.argv)
-        journal.undo(step, undo_now)
+        try:
+            journal.undo(step, undo_now)
+        except BaseException:  # Ctrl-C, SIGTERM, a failed write: put back what this undo changed so far
+            self._abort_step(journal, step)
+            raise
         crashpoints.reach("before_commit")
         with self.sessions() as session:
             row = session.get(Candidate, cand.id)
@@ -330,7 +334,7 @@ class Engine:
             row.updated_at = utcnow()
             journal.mark(session, undo_now, "undone")
             for s in steps:
-                if undo_now:
+                if undo_now and s.kind != "start":  # the start itself happened: an abandoned candidate stays one
                     session.get(Step, s.id).status = "undone"
             session.get(Step, step.id).status = "done"
             session.get(Step, step.id).finished_at = utcnow()
