@@ -28,6 +28,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from .server_command import flag_value
+
 # A fixed prompt: the same text on every run, so speeds of two runs compare.
 DEFAULT_PROMPT = (
     "Below is a short list of facts about the planets of the solar system, one per line.\n"
@@ -135,7 +137,7 @@ def launch(
     if answer_check not in (None, "chat", "completion"):
         raise ValueError(f"answer_check must be 'chat' or 'completion', not {answer_check!r}")
     argv = [str(a) for a in argv]
-    host = _flag_value(argv, "--host")
+    host = flag_value(argv, "--host")
     if host is None:
         host = "127.0.0.1"
         argv += ["--host", host]
@@ -144,8 +146,8 @@ def launch(
         request_timeout=request_timeout, stop_timeout=stop_timeout, prompt=prompt, n_predict=n_predict,
         measure=measure, report=progress or (lambda _t, _s: None), rlimits=rlimits,
         sample_interval=sample_interval, answer_check=answer_check, cwd=cwd)
-    if _flag_value(argv, "--port") is not None:
-        return once(argv, host, int(_flag_value(argv, "--port")))
+    if flag_value(argv, "--port") is not None:
+        return once(argv, host, int(flag_value(argv, "--port")))
     for _attempt in range(3):  # the port was free when chosen; another process may take it before the bind
         port = free_port(host)
         result = once(argv + ["--port", str(port)], host, port)
@@ -205,17 +207,6 @@ def _launch_once(argv: list[str], host: str, port: int, *, log_path: Path, env: 
         result.error = f"{result.error}\n{why}" if result.error else why
     report(time.monotonic() - started, "stopped")
     return result
-
-
-def _flag_value(argv: Sequence[str], flag: str) -> str | None:
-    """The last value given for ``flag`` (``--flag V`` or ``--flag=V``), as llama.cpp would use it."""
-    value = None
-    for i, arg in enumerate(argv):
-        if arg == flag and i + 1 < len(argv):
-            value = argv[i + 1]
-        elif arg.startswith(flag + "="):
-            value = arg.split("=", 1)[1]
-    return value
 
 
 def _limiter(rlimits: Mapping[int, int]) -> Callable[[], None]:

@@ -114,6 +114,17 @@ def _repository_paths(args: list[str], root: Path | None) -> list[str]:
     return out
 
 
+def flag_value(args: Sequence[str], flag: str) -> str | None:
+    """The value llama.cpp takes for ``flag`` in an argument list: the last ``flag V`` or ``flag=V``."""
+    value = None
+    for i, arg in enumerate(args):
+        if arg == flag and i + 1 < len(args):
+            value = args[i + 1]
+        elif arg.startswith(flag + "="):
+            value = arg.split("=", 1)[1]
+    return value
+
+
 def _non_negative_int(value: str, field: str, what: str) -> int:
     try:
         number = int(value)

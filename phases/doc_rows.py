@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from llamacpp.server_command import flag_value
 from phases.doc_fields import FIELDS, device_of, field_for_header, model_folder, normalize
 from store import markdown_doc as md
 
@@ -142,17 +143,6 @@ def params_text(count: int | float | None) -> str | None:
 
 def percent(fraction: float | None) -> str | None:
     return None if fraction is None else f"{fraction * 100:.1f}%"
-
-
-def flag_value(args: Sequence[str], flag: str) -> str | None:
-    """The value of the last ``flag V`` or ``flag=V`` in an argument list."""
-    value = None
-    for i, arg in enumerate(args):
-        if arg == flag and i + 1 < len(args):
-            value = args[i + 1]
-        elif arg.startswith(flag + "="):
-            value = arg.split("=", 1)[1]
-    return value
 
 
 def benchmark_scores(root: Path, bench: str) -> dict[str, float] | None:

@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from llamacpp.server_command import flag_value
 from store.models_conf import Section
 
 SAMPLER_FLAGS = (("--temp", "temp"), ("--top-p", "top-p"), ("--top-k", "top-k"), ("--min-p", "min-p"),
@@ -60,16 +61,6 @@ def _args(section: Section) -> list[str]:
         return split_extra_args(section.values.get("EXTRA_ARGS", ""))
     except Exception:  # a malformed EXTRA_ARGS is the models.conf checker's to report
         return []
-
-
-def _flag(args: list[str], flag: str) -> str | None:
-    value = None
-    for i, arg in enumerate(args):
-        if arg == flag and i + 1 < len(args):
-            value = args[i + 1]
-        elif arg.startswith(flag + "="):
-            value = arg.split("=", 1)[1]
-    return value
 
 
 def _cards(root: Path) -> dict[str, object]:
@@ -169,7 +160,7 @@ def _capability_table(root: Path) -> str:
     for s in _production(root):
         card = cards.get(s.id)
         thinking = "?" if card is None else ("yes" if getattr(card, "thinking", False) else "no")
-        reasoning = _flag(_args(s), "--reasoning-format") or "server default"
+        reasoning = flag_value(_args(s), "--reasoning-format") or "server default"
         prompt = (client.get(f"bench-{s.id}") or {}).get("system_prompt")
         rows.append(f"| `{s.id}` | {_cell(s.values.get('NAME'))} | {thinking} | {reasoning} | "
                     f"{_cell(s.values.get('CTX_SIZE'))} | {_cell(prompt)} |")
@@ -181,7 +172,7 @@ def _sampler_table(root: Path) -> str:
             "|---|" + "---|" * len(SAMPLER_FLAGS)]
     for s in _production(root):
         args = _args(s)
-        rows.append(f"| `{s.id}` | " + " | ".join(_cell(_flag(args, f)) for f, _n in SAMPLER_FLAGS) + " |")
+        rows.append(f"| `{s.id}` | " + " | ".join(_cell(flag_value(args, f)) for f, _n in SAMPLER_FLAGS) + " |")
     return "\n".join(rows + ["", "`-` = llama-server's default. Benchmark profiles carry no sampler settings "
                                  "(EvalPlus asks for temperature 0)."]) if len(rows) > 2 else "No profiles in models.conf yet."
 
@@ -193,12 +184,12 @@ def _model_reference(root: Path) -> str:
         args = _args(s)
         strategy = re.search(r"strategy (\S+)", s.values.get("DESCRIPTION", ""))
         placement = []
-        if _flag(args, "-ts"):
-            placement.append(f"-ts {_flag(args, '-ts')}")
+        if flag_value(args, "-ts"):
+            placement.append(f"-ts {flag_value(args, '-ts')}")
         n_ot = sum(1 for a in args if a == "-ot")
         if n_ot:
             placement.append(f"{n_ot} -ot rule{'s' if n_ot > 1 else ''}")
-        if "--cpu-moe" in args or _flag(args, "--n-cpu-moe"):
+        if "--cpu-moe" in args or flag_value(args, "--n-cpu-moe"):
             placement.append("MoE experts on CPU")
         rows.append(f"| `{s.id}` | `{_cell(s.values.get('MODEL'))}` | {strategy.group(1).rstrip(',') if strategy else '-'} | "
                     f"{_cell(s.values.get('CTX_SIZE'))} | {_cell(s.values.get('N_GPU_LAYERS'))} | "
