@@ -122,13 +122,15 @@ class Row:
         return f"{self.kind}: {self.case} ({Path(self.file).name}) @ {self.state}: {given}{how}"
 
 
-def conf(case: str, edit: Edit, line: str, field_: str | None = None, *, everywhere: bool = False) -> list[Row]:
+def conf(case: str, edit: Edit, line: str, field_: str | None = None, *, everywhere: bool = False,
+         serve: str = NAME) -> list[Row]:
     """A models.conf malformation, met where the workflow first writes the profile (entering the
-    profile phase) and by ``serve``; ``everywhere``: also by the re-plan (``--ctx``), the test
-    phase's ``--log``, the profile guard (``advance``) and ``status --check`` (the same reader
-    everywhere: one syntax error and one value error go through all of them, to keep the run short)."""
+    profile phase) and by ``serve`` (of profile ``serve``: a value error in one section stops only that
+    profile); ``everywhere``: also by the re-plan (``--ctx``), the test phase's ``--log``, the profile
+    guard (``advance``) and ``status --check`` (the same reader everywhere: one syntax error and one
+    value error go through all of them, to keep the run short)."""
     f = "models.conf"
-    rows = [Row("models.conf", case, "profile", f, edit, ("serve", NAME, "--dry-run"), line, field_)]
+    rows = [Row("models.conf", case, "profile", f, edit, ("serve", serve, "--dry-run"), line, field_)]
     if field_ != "CTX_SIZE":  # the candidate's own section does not exist before the profile phase
         rows.append(Row("models.conf", case, "download", f, edit, ("advance", NAME), line, field_))
     if everywhere:
@@ -185,7 +187,8 @@ ROWS: list[Row] = [
     *conf("a line without =", replace("FIT=off\n", "FIT off\n"), "FIT off", everywhere=True),
     *conf("a duplicate section", append(b"\n[qwen-7b]\nNAME=again\n"), "[qwen-7b]\nNAME=again"),
     *conf("a duplicate key", replace("FIT=off\n", "FIT=off\nFIT=on\n"), "FIT=on"),
-    *conf("an unterminated quote in EXTRA_ARGS", replace("--temp 0.7", "--temp '0.7"), "--temp '0.7", "EXTRA_ARGS"),
+    *conf("an unterminated quote in EXTRA_ARGS", replace("--temp 0.7", "--temp '0.7"), "--temp '0.7", "EXTRA_ARGS",
+          serve="qwen-7b"),  # the person's profile holds the quote: serving it is refused, serving others is not
     Row("models.conf", "an unterminated quote in EXTRA_ARGS", "test", "models.conf",
         replace("--temp 0.7", "--temp '0.7"), ("advance", NAME, "--log", str(GOOD_LOG)), "--temp '0.7", "EXTRA_ARGS",
         fixed_rc=(0, 1)),
