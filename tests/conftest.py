@@ -30,7 +30,8 @@ def find_llama_binary(name: str) -> Path | None:
     return Path(found) if found else None
 
 
-def _require(name: str) -> Path:
+def require_binary(name: str) -> Path:
+    """A llama.cpp binary of the install script's build; in CI a missing one fails, elsewhere it skips."""
     path = find_llama_binary(name)
     if path is None:
         msg = f"{name} not found: run `bash scripts/install-llama-server.sh` (or set LLAMA_SERVER)"
@@ -43,13 +44,13 @@ def _require(name: str) -> Path:
 @pytest.fixture(scope="session")
 def llama_server_bin() -> Path:
     """Path of a real llama-server binary (CPU + Vulkan build)."""
-    return _require("llama-server")
+    return require_binary("llama-server")
 
 
 @pytest.fixture(scope="session")
 def llama_fit_params_bin() -> Path:
     """Path of llama.cpp's own llama-fit-params (an oracle for per-device projections)."""
-    return _require("llama-fit-params")
+    return require_binary("llama-fit-params")
 
 
 # -- real-server accounting: CI prints how many real-server tests ran, and a skipped one fails the run --

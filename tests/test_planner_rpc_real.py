@@ -25,7 +25,7 @@ import pytest
 
 from llamacpp.log_analysis import analyze_log
 from tests import reliability
-from tests.conftest import REPO, find_llama_binary
+from tests.conftest import REPO, require_binary
 from tests.planner_cases import READY, model_path, within
 
 pytestmark = pytest.mark.real_server
@@ -113,16 +113,6 @@ def _wait_port(port: int, proc: subprocess.Popen, timeout: float) -> None:
     raise TimeoutError(f"rpc-server did not listen on {port} within {timeout:.0f} s")
 
 
-def _require(name: str) -> Path:
-    path = find_llama_binary(name)
-    if path is None:
-        msg = f"{name} not found: run `bash scripts/install-llama-server.sh`"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-    return path
-
-
 @pytest.fixture(scope="module")
 def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("planner-rpc")
@@ -131,7 +121,7 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def workers(llama_server_bin: Path, work: Path) -> Iterator[list[tuple[str, str, float]]]:
     """Two rpc-server processes on free ports: [(device, endpoint, free MiB)] as llama-server lists them."""
-    binary = _require("rpc-server")
+    binary = require_binary("rpc-server")
     procs: list[subprocess.Popen] = []
     try:
         endpoints = []
