@@ -47,87 +47,6 @@ REPO = Path(__file__).resolve().parent.parent
 COMMON_ARGS = ["-fit", "off", "--no-warmup", "-lv", "4", "-lm", "none", "-t", "2"]
 GPU = "CUDA0"  # the device name the case flags use; `local` rewrites it
 
-# model key -> tests/gguf_factory.write_tiny_model arguments (recorded in cases.json, so the CI test
-# rebuilds the same headers even if other tables change)
-MODELS: dict[str, dict[str, Any]] = {
-    "llama-gqa": dict(arch="llama", n_layer=4, n_embd=512, n_head=8, n_head_kv=2, head_dim=64, n_ff=1536),
-    "llama-mqa-tied-kquant": dict(arch="llama", n_layer=4, n_embd=512, n_head=8, n_head_kv=1, head_dim=64,
-                                  n_ff=1536, tied_embeddings=True,
-                                  tensor_types={"*ffn_down*": "Q4_K", "*attn_v*": "Q8_0", "*ffn_up*": "Q6_K",
-                                                "token_embd.weight": "Q8_0"}),
-    # a real-sized vocabulary: the logits dominate the compute buffer (n_vocab x n_ubatch x 4 bytes)
-    "llama-vocab32k-q8": dict(arch="llama", n_layer=4, n_embd=256, n_head=4, n_head_kv=2, head_dim=64,
-                              n_ff=768, n_vocab=32000, tied_embeddings=True,
-                              tensor_types={"token_embd.weight": "Q8_0"}),
-    "qwen3moe": dict(arch="qwen3moe", n_layer=4, n_embd=512, n_head=8, n_head_kv=2, head_dim=64, n_ff=1024,
-                     n_expert=8, n_expert_used=2, n_ff_exp=256),
-    "gemma3-swa": dict(arch="gemma3", n_layer=6, n_embd=256, n_head=4, n_head_kv=1, head_dim=64, n_ff=512,
-                       sliding_window=128),
-    "deepseek2-mla": dict(arch="deepseek2", nextn_layers=1),
-    # real-sized layers, two of them: Llama-3-8B and Qwen3-30B-A3B shapes (compute buffers of
-    # hundreds of MiB, as on real models; the data is zeroed before it travels, see pack_models)
-    "llama3-8b-shape-2l": dict(arch="llama", n_layer=2, n_embd=4096, n_head=32, n_head_kv=8, head_dim=128,
-                               n_ff=14336, n_vocab=128256, default_type="Q4_K",
-                               tensor_types={"output.weight": "Q6_K"}),
-    "qwen3moe-30b-shape-2l": dict(arch="qwen3moe", n_layer=2, n_embd=2048, n_head=32, n_head_kv=4, head_dim=128,
-                                  n_ff=6144, n_expert=128, n_expert_used=8, n_ff_exp=768, n_vocab=151936,
-                                  default_type="Q4_K", tensor_types={"output.weight": "Q6_K"}),
-}
-
-CASES: list[tuple[str, str, str]] = [
-    ("llama-gqa", "full", "-c 4096 -ngl 99"),
-    ("llama-gqa", "full-ctx32k", "-c 32768 -ngl 99"),
-    ("llama-gqa", "ngl3-ctx8k", "-c 8192 -ngl 3"),
-    ("llama-gqa", "ngl0", "-c 4096 -ngl 0"),
-    ("llama-gqa", "ngl1-output-only", "-c 4096 -ngl 1"),
-    ("llama-gqa", "np3-ctx3000", "-c 3000 -np 3 -ngl 99"),
-    ("llama-gqa", "q8k", "-c 4096 -ngl 99 -ctk q8_0"),
-    ("llama-gqa", "ot-ffn-blk1", r"-c 4096 -ngl 99 -ot blk\.1\.ffn_.*=CPU"),
-    ("llama-gqa", "ot-dense-ffn-0-2", r"-c 4096 -ngl 99 -ot blk\.(0|2)\.ffn_(up|down|gate)\.=CPU"),
-    ("llama-gqa", "ub256-ctx2048", "-c 2048 -ngl 99 -ub 256"),
-    ("llama-gqa", "ot-pull-host-layer", r"-c 4096 -ngl 2 -ot blk\.0\.attn_.*=CUDA0"),
-    ("llama-mqa-tied-kquant", "full", "-c 4096 -ngl 99"),
-    ("llama-mqa-tied-kquant", "ngl0", "-c 4096 -ngl 0"),
-    ("llama-mqa-tied-kquant", "embd-ot-cpu", r"-c 4096 -ngl 99 -ot token_embd\.weight=CPU"),
-    ("llama-mqa-tied-kquant", "ngl2", "-c 4096 -ngl 2"),
-    ("llama-vocab32k-q8", "full", "-c 4096 -ngl 99"),
-    ("llama-vocab32k-q8", "ngl2-b1024-ub1024", "-c 8192 -ngl 2 -b 1024 -ub 1024"),
-    ("llama-vocab32k-q8", "np4-ctx16k", "-c 16384 -np 4 -ngl 99"),
-    ("qwen3moe", "full", "-c 4096 -ngl 99"),
-    ("qwen3moe", "ncpumoe2", "-c 4096 -ngl 99 --n-cpu-moe 2"),
-    ("qwen3moe", "cpumoe", "-c 4096 -ngl 99 --cpu-moe"),
-    ("qwen3moe", "ngl2", "-c 4096 -ngl 2"),
-    ("qwen3moe", "ot-first-match", r"-c 4096 -ngl 99 -ot blk\.1\.ffn_up_exps=CUDA0 -ot ffn_.*_exps=CPU"),
-    ("qwen3moe", "q8k-np2", "-c 4096 -np 2 -ngl 99 -ctk q8_0"),
-    ("qwen3moe", "ngl3-ncpumoe3-ctx8k", "-c 8192 -ngl 3 --n-cpu-moe 3"),
-    ("gemma3-swa", "full", "-c 4096 -ngl 99"),
-    ("gemma3-swa", "np4-ctx8k", "-c 8192 -np 4 -ngl 99"),
-    ("gemma3-swa", "ub256", "-c 4096 -ngl 99 -ub 256"),
-    ("gemma3-swa", "ctx1024", "-c 1024 -ngl 99"),
-    ("gemma3-swa", "ngl4", "-c 4096 -ngl 4"),
-    ("deepseek2-mla", "full", "-c 4096 -ngl 99"),
-    ("deepseek2-mla", "ctx16k", "-c 16384 -ngl 99"),  # MLA: -ctk q8_0 needs -ctv q8_0, that needs FA
-    ("deepseek2-mla", "ngl2", "-c 4096 -ngl 2"),
-    ("deepseek2-mla", "ncpumoe2", "-c 4096 -ngl 99 --n-cpu-moe 2"),
-    ("llama3-8b-shape-2l", "full-ctx8k", "-c 8192 -ngl 99"),
-    ("llama3-8b-shape-2l", "ngl1-output-only", "-c 8192 -ngl 1"),
-    ("llama3-8b-shape-2l", "ub1024-ctx32k-np2", "-c 32768 -np 2 -ngl 99 -b 2048 -ub 1024"),
-    ("llama3-8b-shape-2l", "ot-ffn-cpu", r"-c 8192 -ngl 99 -ot blk\.\d+\.ffn_(up|down|gate)\.=CPU"),
-    ("qwen3moe-30b-shape-2l", "full-ctx8k", "-c 8192 -ngl 99"),
-    ("qwen3moe-30b-shape-2l", "cpumoe-ctx32k", "-c 32768 -ngl 99 --cpu-moe"),
-    ("qwen3moe-30b-shape-2l", "ncpumoe1-ub1024", "-c 8192 -ngl 99 --n-cpu-moe 1 -ub 1024"),
-]
-
-
-def case_list(gpu: str = GPU) -> list[dict[str, Any]]:
-    """Every case as {id, model, args} with ``-fa off`` added and the GPU's name put in -ot rules."""
-    out = []
-    for model, name, args in CASES:
-        argv = [a.replace("=CUDA0", "=" + gpu) for a in args.split()] + ["-fa", "off"]
-        out.append({"id": f"{model}/{name}", "model": model, "args": argv})
-    return out
-
-
 # ---- step 1, here: models and the case list ---------------------------------------------------
 def prepare(directory: Path, gpu: str = GPU) -> Path:
     """Write every model and D/cases.json; return the manifest's path.
@@ -137,12 +56,17 @@ def prepare(directory: Path, gpu: str = GPU) -> Path:
     sizes depend on, is the factory's, llama-server loads zeros as happily as noise, and the files
     gzip to almost nothing, so they travel to the GPU machine with the binary."""
     sys.path.insert(0, str(REPO))
-    from tests.planner_cuda_cases import model_for  # noqa: PLC0415 (needs gguf: not on the GPU machine)
+    # the cases and models are the planner tests' own (tests/planner_cases.py); both need gguf, so
+    # they are imported here and not on the GPU machine, which reads cases.json
+    from tests.planner_cases import MODELS, cuda_cases  # noqa: PLC0415
+    from tests.planner_cuda_cases import model_for  # noqa: PLC0415
 
+    cases = cuda_cases(gpu)
+    models = {key: MODELS[key] for key in dict.fromkeys(c["model"] for c in cases)}
     directory.mkdir(parents=True, exist_ok=True)
-    for key, dims in MODELS.items():
+    for key, dims in models.items():
         model_for(key, dims, directory)
-    manifest = {"models": MODELS, "common_args": COMMON_ARGS, "cases": case_list(gpu)}
+    manifest = {"models": models, "common_args": COMMON_ARGS, "cases": cases}
     out = directory / "cases.json"
     out.write_text(json.dumps(manifest, indent=1) + "\n")
     return out

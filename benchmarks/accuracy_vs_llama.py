@@ -1,5 +1,6 @@
 """Compare the planner with real llama-server on every case of tests/planner_cases.py and write
-docs/data/accuracy.json, then render docs/accuracy.md from it.
+docs/data/accuracy.json, then render docs/accuracy.md from it (with the speed section that
+benchmarks/fit_speed.py keeps in docs/data/speed_accuracy.json).
 
 Two ways to get llama-server's figures:
 - live (default): run a local llama-server on each case with Mesa lavapipe as Vulkan0
@@ -20,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.accuracy_page import DOC, write_page  # noqa: E402
 from llamacpp.gguf_header import read_header  # noqa: E402
 from llamacpp.planner import make_plan  # noqa: E402
 from llamacpp.planner.accuracy_report import render_accuracy, summarize  # noqa: E402
@@ -41,7 +43,7 @@ def main() -> int:
     ap.add_argument("--device-description", default=None)
     ap.add_argument("--note", action="append", default=[], help="a note shown in the rendered page (repeatable)")
     ap.add_argument("--out", type=Path, default=REPO / "docs" / "data" / "accuracy.json")
-    ap.add_argument("--doc", type=Path, default=REPO / "docs" / "accuracy.md")
+    ap.add_argument("--doc", type=Path, default=DOC)
     opts = ap.parse_args()
     if opts.logs is None and opts.server is None:
         print("llama-server not found: run scripts/install-llama-server.sh, or pass --logs DIR", file=sys.stderr)
@@ -88,7 +90,10 @@ def main() -> int:
         data["fit_params"] = fit
     opts.out.parent.mkdir(parents=True, exist_ok=True)
     opts.out.write_text(json.dumps(data, indent=1) + "\n")
-    opts.doc.write_text(render_accuracy(data))
+    if opts.doc.resolve() == DOC:
+        write_page(memory=data)  # the page also holds the speed section
+    else:
+        opts.doc.write_text(render_accuracy(data))
     for split, s in data["summary"].items():
         print(f"{split}: {s}")
     print(f"wrote {opts.out} and {opts.doc}")

@@ -22,8 +22,9 @@ TITLE = "onboard plan on a 2,000+ tensor header"
 ABOUT = ("`onboard plan MODEL --device CUDA0=22000 --device CUDA1=14500 --ctx 32768 --json` on a "
          "header-only GGUF with the shapes of Qwen3-235B-A22B stretched to 180 layers (2,163 tensors), "
          "as a whole process, against `python -c pass` (the interpreter's start) in the same run: median "
-         "wall time and highest peak RSS. No target was set (issue 3 asks for the figures).")
+         "wall time and highest peak RSS. Target: under 1 s of wall time on the development machine.")
 BASE = "python -c pass"
+TARGET_S = 1.0  # wall time of the whole command on the development machine
 
 
 def figures(runs: int = 5, layers: int = 180) -> Figures:
@@ -37,7 +38,10 @@ def figures(runs: int = 5, layers: int = 180) -> Figures:
                 "--ctx", "32768", "--json"]
         s = run_interleaved({"base": [py, "-c", "pass"], "plan": plan}, runs, REPO)
     base, ours = s["base"], s["plan"]
-    rows = [Row("onboard plan --json: wall time", ours.wall_s, BASE, base.wall_s, "s"),
+    met = "met" if ours.wall_s < TARGET_S else "MISSED"
+    rows = [Row("onboard plan --json: wall time", ours.wall_s, BASE, base.wall_s, "s",
+                detail=f"target under {TARGET_S:g} s: {met}; CPU time (user + system) {ours.cpu_s:.3g} s, "
+                       "about the wall time on an idle machine"),
             peak_row("onboard plan --json: peak RSS", ours, BASE, base)]
     return Figures(f"{len(spec.tensors):,} tensors, {layers} layers, {size_gib:.1f} GiB of weights (header only); "
                    f"median of {runs} runs, highest peak", rows)

@@ -3,19 +3,18 @@
 Generation: seconds per token is linear in the constants (``speed.token_features``), so they are
 fitted by non-negative least squares on relative error (each row divided by its measured seconds)
 over the rows marked "calibration" in ``llamacpp/planner/data/speed_measurements.json``; held-out
-rows are never used. Prompt processing: one throughput factor per device class, the median
-measured/predicted ratio of the calibration rows with a pp512 figure.
+rows are never used. Prompt processing: seconds per micro-batch are linear in their constants too
+(``speed.prompt_features``), fitted the same way but towards least absolute relative error.
 
 The printed constants go into ``llamacpp/planner/speed.py`` by hand (they are code, with a comment
-on where they came from). ``--write`` also writes ``docs/data/speed_accuracy.json`` and the rendered
-page from the constants speed.py holds now.
+on where they came from). ``--write`` also writes ``docs/data/speed_accuracy.json`` from the
+constants speed.py holds now and renders its section of docs/accuracy.md.
 Usage: .venv/bin/python benchmarks/fit_speed.py [--write]
 """
 from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 from pathlib import Path
 
@@ -24,12 +23,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks.accuracy_page import SPEED_JSON, write_page  # noqa: E402
 from llamacpp.planner import speed  # noqa: E402
-from llamacpp.planner.speed_report import accuracy, load_measurements, predict_row, render_speed_section, row_loads  # noqa: E402
-
-DATA_OUT = REPO / "docs" / "data" / "speed_accuracy.json"
-DOC = REPO / "docs" / "speed-accuracy.md"
-DOC_TITLE = "# Speed estimate accuracy\n\n"
+from llamacpp.planner.speed_report import accuracy, load_measurements, row_loads  # noqa: E402
 
 
 def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -67,35 +63,48 @@ def fit_token_constants(data: dict) -> dict[str, float]:
     return out
 
 
-def fit_pp_constants(data: dict, constants: dict[str, float]) -> dict[str, float]:
-    out = dict(speed.PP_FLOPS_PER_BYTE)
-    for _ in range(3):  # the fixed per-micro-batch cost makes the ratio slightly non-linear
-        ratios: dict[str, list[float]] = {}
-        for r in data["rows"]:
-            pp = r["measured"].get("pp512")
-            if r["split"] != "calibration" or not pp:
-                continue
-            cls = speed.device_class(data["gpus"][r["gpus"][0]]["backend"])
-            _, pred = predict_row(r, data, constants, out)
-            if pred:
-                ratios.setdefault(cls, []).append(pp / pred)
-        for cls, rs in ratios.items():
-            out[cls] = out[cls] * statistics.median(rs)
+def fit_pp_constants(data: dict, iterations: int = 20) -> dict[str, float]:
+    """Prompt constants: seconds per micro-batch are linear in them (``speed.prompt_features``), so
+    non-negative least squares on relative error over the calibration rows with a pp512 figure,
+    reweighted towards least absolute error (a few broken rows, like a two-GPU rig measuring 54 t/s,
+    would otherwise pull every constant)."""
+    rows = [r for r in data["rows"] if r["split"] == "calibration" and r["measured"].get("pp512")]
+    feats, fixed = [], []
+    for r in rows:
+        f, sec = speed.prompt_features(row_loads(r, data)[0])
+        feats.append(f)
+        fixed.append(sec)
+    keys = sorted({k for f in feats for k in f})
+    a = np.array([[f.get(k, 0.0) for k in keys] for f in feats])
+    t = np.array([speed.PP_UBATCH / r["measured"]["pp512"] for r in rows])
+    a_rel, rhs = a / t[:, None], 1.0 - np.array(fixed) / t
+    scale = np.abs(a_rel).max(axis=0)
+    scale[scale == 0] = 1.0
+    w = np.ones(len(rows))
+    for _ in range(iterations):
+        x = nnls(a_rel / scale * w[:, None], rhs * w) / scale
+        w = 1.0 / np.sqrt(np.maximum(np.abs(a_rel @ x - rhs), 0.05))
+    out = dict(speed.PP_CONSTANTS)
+    out.update({k: float(v) for k, v in zip(keys, x)})
     return out
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--write", action="store_true", help="write docs/data/speed_accuracy.json and the page (constants of speed.py)")
+    ap.add_argument("--write", action="store_true",
+                    help="write docs/data/speed_accuracy.json and docs/accuracy.md (constants of speed.py)")
     opts = ap.parse_args()
     data = load_measurements()
     tok = fit_token_constants(data)
-    pp = fit_pp_constants(data, tok)
+    pp = fit_pp_constants(data)
     print("TOKEN_CONSTANTS = {")
     for k in speed.TOKEN_CONSTANTS:
         print(f'    "{k}": {tok[k]:.3g},')
     print("}")
-    print("PP_FLOPS_PER_BYTE =", {k: float(f"{v:.3g}") for k, v in pp.items()})
+    print("PP_CONSTANTS = {")
+    for k in speed.PP_CONSTANTS:
+        print(f'    "{k}": {pp[k]:.3g},')
+    print("}")
     fitted = accuracy(data, tok, pp)
     for split, s in fitted["summary"].items():
         print(f"fitted constants, {split}: {s}")
@@ -103,9 +112,9 @@ def main() -> int:
     for split, s in current["summary"].items():
         print(f"speed.py constants, {split}: {s}")
     if opts.write:
-        DATA_OUT.write_text(json.dumps(current, indent=1) + "\n")
-        DOC.write_text(DOC_TITLE + render_speed_section(current))
-        print(f"wrote {DATA_OUT.relative_to(REPO)} and {DOC.relative_to(REPO)}")
+        SPEED_JSON.write_text(json.dumps(current, indent=1) + "\n")
+        doc = write_page(speed=current)
+        print(f"wrote {SPEED_JSON.relative_to(REPO)} and {doc.relative_to(REPO)}")
     return 0
 
 

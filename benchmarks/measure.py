@@ -19,7 +19,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-# Runs argv[2:] and writes {wall_s, peak_kib, floor_kib, rc} to the file argv[1]; the command's
+# Runs argv[2:] and writes {wall_s, cpu_s, peak_kib, floor_kib, rc} to the file argv[1]; the command's
 # stdout and stderr are the spawner's (the caller captures them).
 _SPAWNER = r"""
 import json, os, sys, time
@@ -36,7 +36,8 @@ pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
 _, status, usage = os.wait4(pid, 0)
 wall = time.perf_counter() - t
 with open(sys.argv[1], "w") as f:
-    json.dump({"wall_s": wall, "peak_kib": usage.ru_maxrss, "floor_kib": floor,
+    json.dump({"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "peak_kib": usage.ru_maxrss,
+               "floor_kib": floor,
                "rc": os.waitstatus_to_exitcode(status)}, f)
 """
 _FLOOR_SLACK_KIB = 512  # the spawner may grow a little between reading its mark and spawning
@@ -44,7 +45,9 @@ _FLOOR_SLACK_KIB = 512  # the spawner may grow a little between reading its mark
 
 @dataclass(frozen=True)
 class Sample:
-    """One run of a command: wall seconds (spawn to reap), peak RSS, and what it printed."""
+    """One run of a command: wall seconds (spawn to reap), peak RSS, what it printed, and its CPU
+    seconds (user + system: what it costs on an idle machine, where a loaded one stretches the wall
+    time)."""
 
     wall_s: float
     peak_mib: float
@@ -52,6 +55,7 @@ class Sample:
     returncode: int
     stdout: str
     stderr: str
+    cpu_s: float = 0.0
 
     @property
     def peak_below_floor(self) -> bool:
@@ -71,22 +75,25 @@ def run_child(argv: list[str], cwd: Path | None = None, ok: tuple[int, ...] = (0
         r = json.loads(result.read_text())
     if r["rc"] not in ok:
         raise RuntimeError(f"{' '.join(argv)} exited {r['rc']}: {proc.stderr.strip()[-500:]}")
-    return Sample(r["wall_s"], r["peak_kib"] / 1024, r["floor_kib"] / 1024, r["rc"], proc.stdout, proc.stderr)
+    return Sample(r["wall_s"], r["peak_kib"] / 1024, r["floor_kib"] / 1024, r["rc"], proc.stdout, proc.stderr,
+                  r["cpu_s"])
 
 
 @dataclass(frozen=True)
 class Summary:
-    """Several runs of one command: median wall time, highest peak RSS."""
+    """Several runs of one command: median wall time, highest peak RSS, median CPU time."""
 
     wall_s: float
     peak_mib: float
     peak_below_floor: bool  # every run's peak was under the spawner's floor (peak_mib is an upper bound)
     runs: int
+    cpu_s: float = 0.0
 
 
 def summarize(samples: list[Sample]) -> Summary:
     return Summary(statistics.median(s.wall_s for s in samples), max(s.peak_mib for s in samples),
-                   all(s.peak_below_floor for s in samples), len(samples))
+                   all(s.peak_below_floor for s in samples), len(samples),
+                   statistics.median(s.cpu_s for s in samples))
 
 
 def run_interleaved(commands: dict[str, list[str]], runs: int, cwd: Path | None = None,
@@ -105,7 +112,7 @@ class Row:
     """One figure of ours beside its reference, measured in the same run.
 
     ``ratio`` is always ours / reference (below 1: ours is faster or smaller). ``target`` is the
-    ratio it must stay under, where an issue sets one. ``ratio_bound`` is ">=" when the reference
+    ratio it must stay under, where the benchmark sets one. ``ratio_bound`` is ">=" when the reference
     figure is an upper bound (a peak under the spawner's floor), so the true ratio is at least this,
     and "<=" when ours is.
     """

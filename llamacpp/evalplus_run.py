@@ -34,6 +34,7 @@ from typing import Any, Callable, Sequence
 
 from llamacpp.chat_template import completion_stops
 from llamacpp.errors import BadInput, ExternalFailure
+from llamacpp.progress import Progress as ProgressLine
 
 # EvalPlus 0.3.1, evalplus/codegen.py: the instruction its chat backends send before the task
 INSTRUCTION_PREFIX = ("Please provide a self-contained Python script that solves the following problem "
@@ -181,10 +182,15 @@ def without_thinking(content: str) -> str:
 
 
 def generate(base_url: str, tasks: Sequence[dict], config: ClientConfig, *, deadline: float | None = None,
-             progress: Progress = lambda _s: None, model: str = "bench") -> Generation:
+             progress: Progress = lambda _s: None, model: str = "bench",
+             reporter: ProgressLine | None = None) -> Generation:
     """Ask the server for one greedy answer per task. A failed request scores as an empty answer
-    (and is counted); passing ``deadline`` (time.monotonic()) aborts the run with ExternalFailure."""
+    (and is counted); passing ``deadline`` (time.monotonic()) aborts the run with ExternalFailure.
+
+    ``progress`` gets one line per task (its answer); ``reporter`` the run as a whole (tasks done of
+    the total, generated tokens/s, ETA: see llamacpp.progress), finished when the last task is."""
     out = Generation()
+    generated = 0  # tokens the model wrote, as the answers count them (timings may be absent)
     for i, task in enumerate(tasks, start=1):
         if deadline is not None and time.monotonic() > deadline:
             raise ExternalFailure(f"the benchmark ran out of time after {i - 1} of {len(tasks)} tasks",
@@ -218,8 +224,13 @@ def generate(base_url: str, tasks: Sequence[dict], config: ClientConfig, *, dead
             sample["error"] = str(err)
             out.errors += 1
         out.samples.append(sample)
+        generated += int(sample["tokens"] or 0)
         state = sample["error"] or f"{sample['tokens']} tokens, {sample['finish_reason']}"
         progress(f"[{i}/{len(tasks)}] {task['task_id']}: {state} ({time.monotonic() - started:.1f} s)")
+        if reporter is not None:
+            reporter.update(i, total=len(tasks), tokens=generated, note=task["task_id"])
+    if reporter is not None:
+        reporter.finish(f"{out.errors} failed requests" if out.errors else "all tasks answered")
     return out
 
 
@@ -288,7 +299,7 @@ def _child(argv: list[str], env: dict[str, str], timeout_s: float, what: str) ->
 def run(argv: Sequence[str], *, dataset: str, dataset_path: Path, out_dir: Path, config: ClientConfig,
         quick: int | None = None, timeout_s: float = 7200.0, health_timeout: float = 600.0,
         progress: Progress = lambda _s: None, python: str = sys.executable,
-        cwd: str | Path | None = None) -> RunResult:
+        cwd: str | Path | None = None, show_progress: bool | None = None) -> RunResult:
     """Start the server (``argv``, from build_server_argv) with the shared launcher, generate, score.
 
     ``cwd``: the server's working directory (the repository, where a profile's relative template
@@ -296,6 +307,8 @@ def run(argv: Sequence[str], *, dataset: str, dataset_path: Path, out_dir: Path,
 
     Writes into ``out_dir``: ``server.log``, ``samples.jsonl`` (raw answers), EvalPlus's sanitized
     samples and its ``_eval_results.json``. Raises ExternalFailure when the server or EvalPlus fails.
+    ``show_progress``: the server start and the tasks as progress lines on stderr (llamacpp.progress;
+    None = on unless ONBOARD_QUIET is set); ``progress`` still gets the per-task lines.
     """
     from llamacpp.launcher import free_port, launch
 
@@ -318,17 +331,17 @@ def run(argv: Sequence[str], *, dataset: str, dataset_path: Path, out_dir: Path,
     def on_progress(elapsed: float, state: str) -> None:
         # The launcher calls this with "ready" once /health is ok and stops the server after its own
         # fixed-prompt measurement; the generation runs here, while the server is up.
+        # (the wait before it is shown by the launcher's own progress line)
         if state == "ready" and "gen" not in produced:
             progress(f"llama-server ready after {elapsed:.1f} s; {len(tasks)} tasks, max_tokens {config.max_tokens}, "
                      f"{config.mode} mode")
-            produced["gen"] = generate(base_url, tasks, config, deadline=deadline, progress=progress)
-        elif state in ("starting", "loading") and elapsed - produced.get("said", -10.0) >= 10.0:
-            produced["said"] = elapsed
-            progress(f"llama-server {state} ({elapsed:.0f} s)")
+            reporter = ProgressLine("benchmark", total=len(tasks), unit="tasks", enabled=show_progress)
+            produced["gen"] = generate(base_url, tasks, config, deadline=deadline, progress=progress,
+                                       reporter=reporter)
 
     log_path = out_dir / "server.log"
     launched = launch(argv, log_path=log_path, progress=on_progress, health_timeout=health_timeout,
-                      n_predict=128, cwd=cwd)
+                      n_predict=128, cwd=cwd, show_progress=show_progress)
     gen = produced.get("gen")
     if gen is None:
         raise ExternalFailure(f"llama-server did not come up: {launched.error or 'no reason given'}",

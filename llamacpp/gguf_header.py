@@ -13,31 +13,36 @@ type gguf knows (BF16, K-quants, IQ*, MXFP4, ...) works and an unknown one is a 
 Hostile or damaged files: every length and count is checked against the bytes that remain in
 the file (and against absolute caps) BEFORE anything is allocated or looped over, so a bad
 magic, truncation, absurd count or huge string length ends in :class:`GGUFFormatError` naming
-the file, the byte offset and the field, in bounded time and memory.
+the file, the byte offset and the field, in bounded time and memory. These limits are the only
+ones: the download check (``hub_download``) reads a shard's ``split.*`` keys with
+:func:`read_metadata`, the same parser stopping early. The bounded reads are ``gguf_cursor``'s; the
+joining of shards is ``gguf_shards``'.
 """
 from __future__ import annotations
 
 import os
-import re
 import stat
 import struct
-from dataclasses import dataclass, field
+from collections.abc import Collection
 from pathlib import Path
-from typing import Any, BinaryIO, Sequence
+from typing import Any, BinaryIO, Callable, Sequence, TypeVar
 
 from gguf.constants import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGMLQuantizationType, GGUFValueType
 
-from llamacpp.errors import BadInput
+from llamacpp.gguf_cursor import MAX_HEADER_BYTES, Cursor, GGUFFormatError
 from llamacpp.gguf_model import GGUFHeader, SkippedArray, TensorInfo
+from llamacpp.gguf_shards import ShardHeader, combine_shards, split_shard_paths
 
 __all__ = [
     "GGUFFormatError",
     "ShardHeader",
     "read_header",
     "read_shard_header",
+    "read_metadata",
     "combine_shards",
     "split_shard_paths",
     "DEFAULT_MAX_ARRAY_ITEMS",
+    "MAX_HEADER_BYTES",
 ]
 
 # Arrays longer than this (tokenizer tokens, scores, merges, token types) are skipped and kept
@@ -52,8 +57,8 @@ MAX_NAME_BYTES = 1 << 16         # a metadata key or a tensor name
 MAX_DIMS = 4                     # GGML_MAX_DIMS
 GGML_MAX_NAME = 64               # llama.cpp refuses tensor names of 64 bytes or more
 MAX_ARRAY_DEPTH = 3              # arrays of arrays
-MAX_HEADER_BYTES = 1 << 30       # metadata + tensor table (real ones are < 50 MiB)
 _INT64_MAX = (1 << 63) - 1
+T = TypeVar("T")
 
 _SCALARS: dict[GGUFValueType, tuple[str, int]] = {
     GGUFValueType.UINT8: ("B", 1),
@@ -68,118 +73,12 @@ _SCALARS: dict[GGUFValueType, tuple[str, int]] = {
     GGUFValueType.INT64: ("q", 8),
     GGUFValueType.FLOAT64: ("d", 8),
 }
-_SPLIT_NAME = re.compile(r"^(?P<prefix>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
-
-
-class GGUFFormatError(BadInput):
-    """The file is not a readable GGUF: the message names the file, the byte offset and the field."""
-
-
-@dataclass
-class ShardHeader:
-    """The header of one file (one shard). Tensor offsets are relative to ``data_offset``."""
-
-    source: str
-    version: int
-    metadata: dict[str, Any]
-    tensors: list[TensorInfo]
-    alignment: int
-    data_offset: int
-    file_size: int | None
-    warnings: list[str] = field(default_factory=list)
-
-    @property
-    def data_end(self) -> int:
-        """Where the last tensor's data ends (absolute offset): the size a complete file needs."""
-        return self.data_offset + max((t.offset + t.n_bytes for t in self.tensors), default=0)
-
-    @property
-    def complete(self) -> bool:
-        return self.file_size is not None and self.file_size >= self.data_end
-
-
-class _Cursor:
-    """Sequential reads over a seekable stream through one bounded buffer.
-
-    Every read states how many bytes it needs; that number is checked against what remains in
-    the file (when the size is known) and against the caller's cap before any allocation.
-    """
-
-    def __init__(self, stream: BinaryIO, source: str, size: int | None, chunk: int) -> None:
-        self.stream = stream
-        self.source = source
-        self.size = size
-        self.chunk = chunk
-        self.base = stream.tell()  # absolute offset of buf[0]
-        self.start = self.base
-        self.buf = b""
-        self.i = 0
-
-    @property
-    def pos(self) -> int:
-        return self.base + self.i
-
-    def remaining(self) -> int | None:
-        return None if self.size is None else self.size - self.pos
-
-    def error(self, message: str, what: str, at: int | None = None, fix: str | None = None) -> GGUFFormatError:
-        at = self.pos if at is None else at
-        return GGUFFormatError(f"byte {at}: {message}", path=self.source, field=what,
-                               fix=fix or "re-download the file (a truncated or damaged download is the usual cause)")
-
-    def need(self, n: int, what: str) -> None:
-        """Fail cleanly when ``n`` more bytes cannot exist in this file or this header."""
-        rem = self.remaining()
-        if rem is not None and n > rem:
-            raise self.error(f"truncated: {what} needs {n} bytes but only {rem} remain "
-                             f"(file is {self.size} bytes)", what)
-        if self.pos + n - self.start > MAX_HEADER_BYTES:
-            raise self.error(f"header would exceed {MAX_HEADER_BYTES} bytes at {what}: "
-                             "a count or length is corrupt", what)
-
-    def read(self, n: int, what: str) -> bytes:
-        self.need(n, what)
-        avail = len(self.buf) - self.i
-        if n <= avail:
-            out = self.buf[self.i:self.i + n]
-            self.i += n
-            return out
-        head = self.buf[self.i:]
-        want = max(n - avail, self.chunk)
-        parts, got = [head], 0
-        while got < want:  # a raw stream may return short reads before its end
-            piece = self.stream.read(want - got)
-            if not piece:
-                break
-            parts.append(piece)
-            got += len(piece)
-        data = b"".join(parts)
-        if len(data) < n:
-            at = self.pos
-            self.base, self.buf, self.i = self.pos + len(data), b"", 0
-            raise self.error(f"truncated: {what} needs {n} bytes, the file ends after {len(data)}", what, at)
-        self.base, self.buf, self.i = self.pos, data, n
-        return data[:n]
-
-    def skip(self, n: int, what: str) -> None:
-        self.need(n, what)
-        avail = len(self.buf) - self.i
-        if n <= avail:
-            self.i += n
-            return
-        target = self.pos + n
-        self.stream.seek(target)
-        self.base, self.buf, self.i = target, b"", 0
-        if self.size is None:  # no size known: make sure the bytes exist by reading one back
-            self.stream.seek(target - 1)
-            if len(self.stream.read(1)) != 1:
-                raise self.error(f"truncated: {what} needs {n} bytes past the end of the file", what)
 
 
 class _HeaderParser:
     """Parses one GGUF header; ``endian`` is detected from the version field."""
 
-    def __init__(self, cur: _Cursor, max_array_items: int) -> None:
+    def __init__(self, cur: Cursor, max_array_items: int) -> None:
         self.cur = cur
         self.max_array_items = max_array_items
         self.endian = "<"
@@ -264,7 +163,8 @@ class _HeaderParser:
         for i in range(n):  # nested arrays: read (bounded by depth) and drop
             self.value(item_type, f"{what}[{i}]", depth + 1)
 
-    def parse(self, *, max_tensors: int = MAX_TENSORS) -> ShardHeader:
+    def preamble(self, *, max_tensors: int = MAX_TENSORS) -> tuple[int, int, int]:
+        """Magic, version and the two counts (checked against the caps and the bytes left)."""
         cur = self.cur
         magic_raw = cur.read(4, "magic") if (cur.remaining() is None or cur.remaining() >= 4) else None
         if magic_raw is None:
@@ -291,12 +191,25 @@ class _HeaderParser:
         # smallest possible entries: kv = key len 8 + 1 byte key + type 4 + 1 byte value;
         # tensor info = name len 8 + n_dims 4 + one dim 8 + type 4 + offset 8
         cur.need(n_kv * 14 + n_tensors * 32, f"{n_kv} metadata entries and {n_tensors} tensor infos")
+        return version, n_tensors, n_kv
 
+    def metadata(self, n_kv: int, want: Collection[str] | None = None) -> dict[str, Any]:
+        """The metadata entries; with ``want``, only those keys, stopping once all are found."""
         metadata: dict[str, Any] = {}
         for k in range(n_kv):
             key = self.string(f"metadata #{k} key", MAX_NAME_BYTES)
             vtype = self.value_type(f"metadata '{key}'")
-            metadata[key] = self.value(vtype, f"metadata '{key}'")
+            value = self.value(vtype, f"metadata '{key}'")
+            if want is None or key in want:
+                metadata[key] = value
+                if want is not None and len(metadata) == len(want):
+                    break
+        return metadata
+
+    def parse(self) -> ShardHeader:
+        cur = self.cur
+        version, n_tensors, n_kv = self.preamble()
+        metadata = self.metadata(n_kv)
 
         alignment = GGUF_DEFAULT_ALIGNMENT
         if "general.alignment" in metadata:
@@ -373,7 +286,7 @@ def read_shard_header(
     checked against it before allocating. ``chunk`` is how much is read per underlying read;
     a remote stream chooses it to bound the number of requests. Reads only the header bytes.
     """
-    cur = _Cursor(stream, source, size, chunk)
+    cur = Cursor(stream, source, size, chunk)
     try:
         return _HeaderParser(cur, max_array_items).parse()
     except GGUFFormatError:
@@ -382,19 +295,27 @@ def read_shard_header(
         raise cur.error(f"could not read the header: {err}", "header") from err
 
 
-def split_shard_paths(path: str | Path) -> list[Path] | None:
-    """All shard paths of a split model when ``path`` is named ``<prefix>-0000k-of-0000N.gguf``."""
-    p = Path(path)
-    m = _SPLIT_NAME.match(p.name)
-    if not m:
-        return None
-    count = int(m["count"])
-    if count < 1 or int(m["no"]) < 1 or int(m["no"]) > count:
-        return None
-    return [p.with_name(f"{m['prefix']}-{i:05d}-of-{count:05d}.gguf") for i in range(1, count + 1)]
+def read_metadata(path: str | Path, keys: Collection[str]) -> dict[str, Any]:
+    """Only ``keys`` of a local GGUF's metadata (those present), reading no further than the last.
+
+    The same parser and limits as :func:`read_header`; arrays are skipped, not kept, so memory stays
+    bounded whatever the vocabulary. A malformed header raises :class:`GGUFFormatError`."""
+    def parse(f: BinaryIO, size: int) -> dict[str, Any]:
+        cur = Cursor(f, str(path), size, 1 << 16)
+        parser = _HeaderParser(cur, max_array_items=0)
+        try:
+            _, _, n_kv = parser.preamble()
+            return parser.metadata(n_kv, set(keys))
+        except GGUFFormatError:
+            raise
+        except (OSError, ValueError) as err:
+            raise cur.error(f"could not read the header: {err}", "header") from err
+
+    return _open_local(Path(path), parse)
 
 
-def _read_local(path: Path, max_array_items: int) -> ShardHeader:
+def _open_local(path: Path, parse: Callable[[BinaryIO, int], T]) -> T:
+    """``parse(file, size)`` on a local file, refusing what is not a regular file with a clear error."""
     try:
         mode = os.stat(path).st_mode
     except OSError:
@@ -404,14 +325,18 @@ def _read_local(path: Path, max_array_items: int) -> ShardHeader:
                               fix="give the path of the .gguf file itself")
     try:
         with open(path, "rb") as f:
-            size = os.fstat(f.fileno()).st_size
-            return read_shard_header(f, source=str(path), size=size, max_array_items=max_array_items)
+            return parse(f, os.fstat(f.fileno()).st_size)
     except FileNotFoundError:
         raise GGUFFormatError("file not found", path=str(path), fix="check the path (and that every shard is downloaded)") from None
     except IsADirectoryError:
         raise GGUFFormatError("is a directory, not a GGUF file", path=str(path)) from None
     except PermissionError:
         raise GGUFFormatError("permission denied", path=str(path)) from None
+
+
+def _read_local(path: Path, max_array_items: int) -> ShardHeader:
+    return _open_local(path, lambda f, size: read_shard_header(f, source=str(path), size=size,
+                                                              max_array_items=max_array_items))
 
 
 def read_header(
@@ -438,67 +363,3 @@ def read_header(
             path=str(paths[0]), fix="download every shard of the split model into the same folder")
     shards = [_read_local(p, max_array_items) for p in paths]
     return combine_shards(shards, source=str(paths[0]))
-
-
-def _split_key(shard: ShardHeader, key: str) -> int | None:
-    v = shard.metadata.get(key)
-    return v if isinstance(v, int) and not isinstance(v, bool) else None
-
-
-def combine_shards(shards: Sequence[ShardHeader], *, source: str) -> GGUFHeader:
-    """Join the shards of one model into a GGUFHeader, validating the split.* keys."""
-    if not shards:
-        raise GGUFFormatError("no shards", path=source)
-    first = shards[0]
-    count = _split_key(first, "split.count")
-    warnings: list[str] = []
-    if len(shards) > 1 or (count is not None and count > 1):
-        if count != len(shards):
-            raise GGUFFormatError(
-                f"split.count is {count} but {len(shards)} shard file(s) were found",
-                path=first.source, field="split.count",
-                fix="name the first shard (<name>-00001-of-0000N.gguf) with all shards next to it")
-        total = _split_key(first, "split.tensors.count")
-        for i, shard in enumerate(shards):
-            no, cnt = _split_key(shard, "split.no"), _split_key(shard, "split.count")
-            if no != i:
-                raise GGUFFormatError(f"split.no is {no}, expected {i} (shard {i + 1} of {len(shards)})",
-                                      path=shard.source, field="split.no")
-            if cnt != count:
-                raise GGUFFormatError(f"split.count is {cnt}, the first shard says {count}",
-                                      path=shard.source, field="split.count")
-            if _split_key(shard, "split.tensors.count") != total:
-                raise GGUFFormatError("split.tensors.count differs from the first shard's",
-                                      path=shard.source, field="split.tensors.count")
-        n = sum(len(s.tensors) for s in shards)
-        if total != n:
-            raise GGUFFormatError(f"split.tensors.count is {total} but the shards hold {n} tensors",
-                                  path=first.source, field="split.tensors.count")
-    tensors: list[TensorInfo] = []
-    names: set[str] = set()
-    for i, shard in enumerate(shards):
-        for t in shard.tensors:
-            if t.name in names:
-                raise GGUFFormatError(f"tensor '{t.name}' appears in more than one shard", path=shard.source)
-            names.add(t.name)
-            tensors.append(TensorInfo(t.name, t.ggml_type, t.shape, t.n_bytes, t.offset, i))
-        if not shard.complete:
-            have = "unknown" if shard.file_size is None else f"{shard.file_size}"
-            warnings.append(f"{shard.source}: header only or partial file: {have} bytes present, "
-                            f"{shard.data_end} needed for all tensor data")
-        warnings.extend(shard.warnings)
-    if any(s.alignment != first.alignment for s in shards):
-        warnings.append("shards use different general.alignment values; the first shard's is reported")
-    if "general.architecture" not in first.metadata:
-        warnings.append(f"{first.source}: no general.architecture in the metadata")
-    return GGUFHeader(
-        metadata=dict(first.metadata),
-        tensors=tensors,
-        source=source,
-        version=first.version,
-        alignment=first.alignment,
-        data_offsets=[s.data_offset for s in shards],
-        file_sizes=[s.file_size for s in shards],
-        complete=all(s.complete for s in shards),
-        warnings=warnings,
-    )

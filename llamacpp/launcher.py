@@ -26,9 +26,12 @@ import urllib.error
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Callable, Mapping, Sequence
 
 from .server_command import flag_value
+
+if TYPE_CHECKING:
+    from .server_progress import StartProgress
 
 # A fixed prompt: the same text on every run, so speeds of two runs compare.
 DEFAULT_PROMPT = (
@@ -123,6 +126,7 @@ def launch(
     sample_interval: float = 0.5,
     answer_check: str | None = None,
     cwd: str | Path | None = None,
+    show_progress: bool | None = None,
 ) -> LaunchResult:
     """Start ``argv`` (a llama-server command line), wait until healthy, measure, stop.
 
@@ -132,7 +136,9 @@ def launch(
     hard) applied in the child only. ``answer_check`` ("chat" or "completion") asks one real question
     after the measurement (:func:`check_answer`; its result is ``LaunchResult.answer``). ``cwd`` is the
     server's working directory (relative paths in argv, such as a template file, are taken from there).
-    The server is always stopped before this returns.
+    ``show_progress``: the wait for ``/health`` as progress lines on stderr (what the log says is
+    loading, elapsed of at most ``health_timeout``; ``llamacpp.progress``); None = on unless
+    ``ONBOARD_QUIET`` is set. The server is always stopped before this returns.
     """
     if answer_check not in (None, "chat", "completion"):
         raise ValueError(f"answer_check must be 'chat' or 'completion', not {answer_check!r}")
@@ -145,7 +151,7 @@ def launch(
         _launch_once, log_path=Path(log_path), env=env, health_timeout=health_timeout,
         request_timeout=request_timeout, stop_timeout=stop_timeout, prompt=prompt, n_predict=n_predict,
         measure=measure, report=progress or (lambda _t, _s: None), rlimits=rlimits,
-        sample_interval=sample_interval, answer_check=answer_check, cwd=cwd)
+        sample_interval=sample_interval, answer_check=answer_check, cwd=cwd, show_progress=show_progress)
     if flag_value(argv, "--port") is not None:
         return once(argv, host, int(flag_value(argv, "--port")))
     for _attempt in range(3):  # the port was free when chosen; another process may take it before the bind
@@ -170,7 +176,9 @@ def _launch_once(argv: list[str], host: str, port: int, *, log_path: Path, env: 
                  health_timeout: float, request_timeout: float, stop_timeout: float, prompt: str,
                  n_predict: int, measure: bool, report: ProgressCallback,
                  rlimits: Mapping[int, int] | None, sample_interval: float, answer_check: str | None,
-                 cwd: str | Path | None) -> LaunchResult:
+                 cwd: str | Path | None, show_progress: bool | None) -> LaunchResult:
+    from .server_progress import StartProgress
+
     log_path.parent.mkdir(parents=True, exist_ok=True)
     result = LaunchResult(argv=argv, log_path=log_path, port=port)
     child_env = {**os.environ, "CUDA_DEVICE_ORDER": "PCI_BUS_ID", **(env or {})}
@@ -189,7 +197,8 @@ def _launch_once(argv: list[str], host: str, port: int, *, log_path: Path, env: 
         sampler = _MemorySampler(proc.pid, started, sample_interval)
         sampler.start()
         try:
-            _wait_healthy(proc, result, host, port, started, health_timeout, report)
+            start = StartProgress(log_path, bound_s=health_timeout, enabled=show_progress)
+            _wait_healthy(proc, result, host, port, started, health_timeout, report, start)
             if result.ready and measure:
                 report(time.monotonic() - started, "measuring")
                 _measure(result, host, port, prompt, n_predict, request_timeout)
@@ -223,28 +232,33 @@ def _limiter(rlimits: Mapping[int, int]) -> Callable[[], None]:
 
 
 def _wait_healthy(proc: subprocess.Popen, result: LaunchResult, host: str, port: int, started: float,
-                  timeout: float, report: ProgressCallback) -> None:
-    """Poll ``/health`` until it says ok, the process ends, or the timeout passes."""
+                  timeout: float, report: ProgressCallback, start: "StartProgress") -> None:
+    """Poll ``/health`` until it says ok, the process ends, or the timeout passes (``start``
+    shows the wait as progress lines)."""
     url = f"http://{_url_host(host)}:{port}/health"
     state = "starting"
     while True:
         elapsed = time.monotonic() - started
         if proc.poll() is not None:
             result.early_exit = True  # explained from the exit status and the log once stopped
+            start.done(f"llama-server ended before it was ready (status {proc.returncode})")
             return
         if elapsed > timeout:
             result.error = f"llama-server was not healthy after {timeout:.0f} s (last state: {state})"
+            start.done(f"not healthy within {timeout:.0f} s")
             return
         try:
             with urllib.request.urlopen(url, timeout=5) as resp:
                 if resp.status == 200:
                     result.ready, result.startup_s = True, round(elapsed, 3)
+                    start.done(f"ready after {elapsed:.1f}s")
                     report(elapsed, "ready")
                     return
         except urllib.error.HTTPError as err:
             state = "loading" if err.code == 503 else f"HTTP {err.code}"
         except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
             state = "starting"
+        start.poll(state)
         report(elapsed, state)
         time.sleep(0.25)
 

@@ -11,6 +11,8 @@ Requests per file: one HEAD, then ranged GETs of growing blocks (``first_block``
 to ``MAX_BLOCK``) only as far as the parser reads: a tiny file or a later shard of a split model
 needs one GET, a first shard with a 150k-token vocabulary three or four. Memory holds one block;
 bytes fetched exceed the header by less than one block (at most 4 MiB), never the tensor data.
+Hub and network failures, at the HEAD or in the middle of the header, go through the one adapter
+(``hub_errors``): exit 8 with the repository, the file and what to do.
 """
 from __future__ import annotations
 
@@ -19,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from llamacpp.errors import ExternalFailure
-from llamacpp.gguf_header import DEFAULT_MAX_ARRAY_ITEMS, GGUFFormatError, combine_shards, read_shard_header, split_shard_paths
+from llamacpp.gguf_header import DEFAULT_MAX_ARRAY_ITEMS, combine_shards, read_shard_header, split_shard_paths
 from llamacpp.gguf_model import GGUFHeader
+from llamacpp.hub_errors import hub_errors
 
 __all__ = ["read_remote_header", "RemoteStats", "HubRangeStream"]
 
@@ -42,29 +45,16 @@ class RemoteStats:
         return self.head_requests + self.get_requests
 
 
-def _hub_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions that mean "the hub or the network failed" for the installed huggingface_hub."""
-    from huggingface_hub.errors import HfHubHTTPError
-
-    errors: list[type[BaseException]] = [HfHubHTTPError, OSError]
-    for mod in ("httpx2", "httpx", "requests"):
-        try:
-            m = __import__(mod)
-        except ImportError:
-            continue
-        base = getattr(m, "HTTPError", None) or getattr(m, "RequestException", None)
-        if isinstance(base, type):
-            errors.append(base)
-    return tuple(errors)
-
-
 class HubRangeStream(io.RawIOBase):
     """A read-only, seekable view of one remote file, filled by ranged GETs of growing blocks."""
 
     def __init__(self, url: str, size: int, headers: dict[str, str], stats: RemoteStats, label: str,
-                 *, first_block: int = FIRST_BLOCK, max_block: int = MAX_BLOCK) -> None:
+                 *, first_block: int = FIRST_BLOCK, max_block: int = MAX_BLOCK, repo_id: str | None = None,
+                 filename: str | None = None, revision: str = "main") -> None:
         super().__init__()
         self.url, self.size, self.headers, self.stats, self.label = url, size, headers, stats, label
+        # whose file this is, for the message of a failed request (the label when not given)
+        self.repo_id, self.filename, self.revision = repo_id or label, filename, revision
         self.block = first_block
         self.max_block = max_block
         self.pos = 0
@@ -111,6 +101,12 @@ class HubRangeStream(io.RawIOBase):
         return len(data)
 
     def _fetch(self, start: int, length: int) -> None:
+        # a failed request becomes ExternalFailure here, inside the parser's read: it must not be
+        # mistaken for a damaged file (huggingface_hub's HTTP errors are OSErrors)
+        with hub_errors(self.repo_id, self.filename, revision=self.revision):
+            self._get(start, length)
+
+    def _get(self, start: int, length: int) -> None:
         from huggingface_hub.utils import get_session, hf_raise_for_status
 
         end = min(start + length, self.size) - 1
@@ -160,11 +156,10 @@ def read_remote_header(
     stats = stats if stats is not None else RemoteStats()
     shard_names = [str(p).replace("\\", "/") for p in (split_shard_paths(filename) or [filename])]
     # split_shard_paths keeps the folder part (a quant in a sub-folder of the repo)
-    errors = _hub_errors()
     shards = []
     for name in shard_names:
         label = f"hf://{repo_id}@{revision}/{name}"
-        try:
+        with hub_errors(repo_id, name, revision=revision):
             url = hf_hub_url(repo_id, name, revision=revision)
             stats.head_requests += 1
             meta = get_hf_file_metadata(url, token=token)
@@ -172,27 +167,9 @@ def read_remote_header(
                 raise ExternalFailure(f"{label}: the hub did not report the file size")
             headers = build_hf_headers(token=token)
             headers["Accept-Encoding"] = "identity"
-            stream = HubRangeStream(meta.location, meta.size, headers, stats, label, first_block=first_block)
+            stream = HubRangeStream(meta.location, meta.size, headers, stats, label, first_block=first_block,
+                                    repo_id=repo_id, filename=name, revision=revision)
             shards.append(read_shard_header(stream, source=label, size=meta.size,
                                             max_array_items=max_array_items, chunk=first_block))
-        except (GGUFFormatError, ExternalFailure):
-            raise
-        except errors as err:
-            raise ExternalFailure(_describe(err, repo_id, name, revision)) from err
     return combine_shards(shards, source=f"hf://{repo_id}@{revision}/{shard_names[0]}")
 
-
-def _describe(err: BaseException, repo_id: str, filename: str, revision: str) -> str:
-    from huggingface_hub.errors import EntryNotFoundError, GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
-
-    where = f"{repo_id}/{filename} (revision {revision})"
-    if isinstance(err, GatedRepoError):
-        return f"{where}: gated repository: accept its terms on the hub and log in (hf auth login or HF_TOKEN)"
-    if isinstance(err, RepositoryNotFoundError):
-        return f"{where}: repository not found (or private without a token)"
-    if isinstance(err, RevisionNotFoundError):
-        return f"{where}: revision {revision!r} not found"
-    if isinstance(err, EntryNotFoundError):
-        return f"{where}: file not found in the repository"
-    first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return f"{where}: hub request failed: {first_line}"

@@ -56,14 +56,12 @@ def bench_sections(root: Path) -> list:  # -> list[store.models_conf.Section]
 def load_json(root: Path, relpath: str) -> dict[str, Any]:
     """A pipeline data file ({} when absent); bad JSON is BadInput naming file and line."""
     from llamacpp.errors import BadInput
+    from store.json_input import parse_json
 
     path = root / relpath
     if not path.is_file():
         return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as err:
-        raise BadInput(f"not valid JSON: {err.msg}", path=relpath, line=err.lineno, fix="correct it by hand") from None
+    data = parse_json(path.read_text(encoding="utf-8"), relpath)
     if not isinstance(data, dict):
         raise BadInput("expected a JSON object", path=relpath, line=1)
     return data

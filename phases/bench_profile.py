@@ -12,7 +12,11 @@ bench-client.conf and generate-report.py, edited by meaning (``phases.owner_pipe
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 from phases.contract import Guard, GuardResult, Phase, PhaseContext
+from phases.facts import Facts
 from phases import bench_pipeline as bp
 from phases import profile_values
 
@@ -25,6 +29,19 @@ PLACEMENT_FLAGS = ("-ts", "--tensor-split", "-ot", "--override-tensor", "--n-cpu
 VALUE_LESS = ("--cpu-moe",)
 
 
+@dataclass
+class BenchProfileFacts(Facts):
+    """The bench plan: fits, strategy, layers on GPUs, thinking, production -ngl, memory per device."""
+
+    LEGACY = {"bench_plan": "plan"}
+
+    plan: dict[str, Any] | None = None
+
+
+def _samplers(ctx: PhaseContext) -> dict[str, Any]:
+    return ctx.facts_of("samplers").samplers or {}
+
+
 def is_thinking(ctx: PhaseContext) -> bool:
     """A thinking model: the candidate's option, else its card, else what the samplers phase found."""
     if "thinking" in ctx.options:
@@ -34,7 +51,7 @@ def is_thinking(ctx: PhaseContext) -> bool:
         from llamacpp.candidate_card import load_card
 
         return bool(load_card(card, require_repo=False).thinking)
-    return bool((ctx.options.get("samplers") or {}).get("thinking_model"))
+    return bool(_samplers(ctx).get("thinking_model"))
 
 
 def carried_args(args: list[str]) -> list[str]:
@@ -116,7 +133,9 @@ def model_names(ctx: PhaseContext, production_name: str) -> list[str]:
 
         base = load_card(card, require_repo=False).base_model
         names += [base] if isinstance(base, str) else list(base or [])
-    repo = ctx.options.get("repo")
+    from phases.sources import known_repo
+
+    repo = known_repo(ctx)
     if repo:
         names.append(str(repo).rsplit("/", 1)[-1])
     names.append(ctx.name)
@@ -129,7 +148,7 @@ def prepare(ctx: PhaseContext) -> None:
     values, comments, facts = bench_values(ctx)
     bench = bp.bench_id(ctx.profile_id)
     display_name = values["NAME"].removesuffix(" (benchmark)")
-    system_prompt = (ctx.options.get("samplers") or {}).get("system_prompt")
+    system_prompt = _samplers(ctx).get("system_prompt")
     owner = owner_pipeline.is_owner_pipeline(ctx.root)
     with ctx.writing():  # files that list every model: read, change and write with no other write between
         entries = owner_pipeline.plan_entries(ctx.root, bench, display_name=display_name,
@@ -137,27 +156,28 @@ def prepare(ctx: PhaseContext) -> None:
                                               system_prompt=system_prompt) if owner else None
         # everything checked (a refusal above writes nothing): now write
         ctx.set_profile(bench, values, comments)
-        ctx.options["bench_plan"] = facts
+        ctx.facts_of("bench-profile").plan = facts
         if entries is not None:
             entries.write(ctx)
         else:
             _enter_in_our_pipeline(ctx, bench, display_name, facts["thinking"], system_prompt)
-    ctx.echo(f"[{bench}] written to models.conf: ctx {bp.BENCH_CTX}, -ngl {values['N_GPU_LAYERS']} "
+    ctx.report(f"[{bench}] written to models.conf: ctx {bp.BENCH_CTX}, -ngl {values['N_GPU_LAYERS']} "
              f"(production {facts['production_ngl']}), EXTRA_ARGS {values['EXTRA_ARGS']}")
     if entries is not None:
         for note in entries.notes:
-            ctx.echo(note)
+            ctx.report(note)
     else:
-        ctx.echo(f"{bp.MODELS_JSON}: add the official reference scores of this model by hand (with their source).")
-    ctx.echo(f"Next: `onboard advance {ctx.name}` runs EvalPlus with it (add --quick N for a subset), "
+        ctx.report(f"{bp.MODELS_JSON}: add the official reference scores of this model by hand (with their source).")
+    ctx.report(f"Next: `onboard advance {ctx.name}` runs EvalPlus with it (add --quick N for a subset), "
              f"or `onboard advance {ctx.name} --skip-bench`.")
 
 
 def client_mode_of(ctx: PhaseContext) -> str:
-    """"completion" for a base model (evaluate's verdict), so that benchmark.sh asks it as the phase does."""
+    """"completion" for a base model (the chat verdict), so that benchmark.sh asks it as the phase does."""
     from llamacpp.evalplus_run import client_mode
+    from phases.sources import chat
 
-    return client_mode((ctx.options.get("chat") or {}).get("kind"))
+    return client_mode((chat(ctx) or {}).get("kind"))
 
 
 def _enter_in_our_pipeline(ctx: PhaseContext, bench: str, display_name: str, thinking: bool,
@@ -199,11 +219,11 @@ def _valid(ctx: PhaseContext) -> GuardResult:
     samplers = [a for a in args if a.split("=", 1)[0] in SAMPLER_FLAGS]
     if samplers:
         wrong.append(f"sampler arguments {', '.join(samplers)} (EvalPlus sets them)")
-    thinking = (ctx.options.get("bench_plan") or {}).get("thinking", False)
+    plan = ctx.facts_of("bench-profile").plan or {}
+    thinking = plan.get("thinking", False)
     reasoning_none = any(a == "--reasoning-format" and args[i + 1:i + 2] == ["none"] for i, a in enumerate(args))
     if thinking and not reasoning_none:
         wrong.append("thinking model without --reasoning-format none")
-    plan = ctx.options.get("bench_plan") or {}
     if plan and not plan.get("fits", True):
         wrong.append("the bench plan does not fit the rig with its margins")
     if wrong:
@@ -214,7 +234,7 @@ def _valid(ctx: PhaseContext) -> GuardResult:
     owner = owner_pipeline.is_owner_pipeline(ctx.root)
     if owner:
         problem = owner_pipeline.check_entries(ctx.root, bench,
-                                               system_prompt=(ctx.options.get("samplers") or {}).get("system_prompt"))
+                                               system_prompt=_samplers(ctx).get("system_prompt"))
         if problem:
             return GuardResult(False, problem, fix=f"correct that file by hand, or onboard rollback {ctx.name} "
                                                    "then advance again (enters the model anew)")
@@ -232,6 +252,7 @@ PHASE = Phase(
     guards=(Guard("bench profile valid", "[bench-<id>] parses, ctx 10240, -b/-ub 512, no sampler arguments; "
                   "the pipeline files it edited still parse", _valid),),
     prepare=prepare,
-    owns_options=("bench_plan",),
+    facts=BenchProfileFacts,
+    return_forgets_facts=True,
     skippable=True,
 )

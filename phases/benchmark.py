@@ -14,15 +14,27 @@ by its own ``generate-report.py``, each file through the journal, so a rollback 
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from phases.facts import Facts
 from phases import bench_pipeline as bp
+
+
+@dataclass
+class BenchmarkFacts(Facts):
+    """The last EvalPlus run: profile, dataset, tasks, pass@1 base and plus, speed, the results file,
+    the report and whose pipeline (ours or the person's) wrote them."""
+
+    LEGACY = {"benchmark": "run"}
+
+    run: dict[str, Any] | None = None
 
 
 def prepare(ctx: PhaseContext) -> None:
     found = bp.find_dataset(ctx.root, "humaneval")
-    ctx.echo(f"Next: `onboard advance {ctx.name}` runs EvalPlus HumanEval+ against [{bp.bench_id(ctx.profile_id)}] "
+    ctx.report(f"Next: `onboard advance {ctx.name}` runs EvalPlus HumanEval+ against [{bp.bench_id(ctx.profile_id)}] "
              f"({'dataset ' + str(found) if found else 'EvalPlus downloads the dataset'}); "
              "--quick N for the first N tasks, --dataset FILE for a local copy.")
 
@@ -43,7 +55,7 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
     dataset = "humaneval"
     path = bp.find_dataset(ctx.root, dataset, opts.get("dataset"))
     if path is None:
-        ctx.echo("No local HumanEval+ file: asking EvalPlus to download it.")
+        ctx.report("No local HumanEval+ file: asking EvalPlus to download it.")
         path = bp.download_dataset(ctx.root, dataset)
     binary = find_llama_server(str(ctx.root / "rig.toml") if (ctx.root / "rig.toml").is_file() else None)
     if binary is None:
@@ -54,7 +66,7 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
         _run_in_owner_pipeline(ctx, bench, binary=binary, dataset=dataset, dataset_path=path, quick=quick)
         return
     summary, files = bp.run_bench(ctx.root, bench, binary=binary, dataset=dataset, dataset_path=path, quick=quick,
-                                  work_dir=ctx.work_dir / "bench", mode=client_mode(ctx), progress=ctx.echo)
+                                  work_dir=ctx.work_dir / "bench", mode=client_mode(ctx), progress=ctx.report)
     for relpath, text in files.items():
         ctx.write_file(relpath, text)
     with ctx.writing():  # the report lists every model: rendered and written with no other write between
@@ -63,7 +75,7 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
             if relpath in rendered:
                 ctx.write_shared(relpath, rendered[relpath], f"{relpath}: with {bench}")
     _record(ctx, summary, f"{bp.RESULTS_DIR}/{bench}/{dataset}.json", bp.REPORT)
-    ctx.echo(f"Written: {', '.join([*files, *(p for p in (bp.REPORT, bp.CHART) if p in rendered)])}")
+    ctx.report(f"Written: {', '.join([*files, *(p for p in (bp.REPORT, bp.CHART) if p in rendered)])}")
 
 
 def client_mode(ctx: PhaseContext) -> str:
@@ -73,7 +85,7 @@ def client_mode(ctx: PhaseContext) -> str:
 
     mode = client_mode_of(ctx)
     if mode == "completion":
-        ctx.echo("A base model: HumanEval+ is asked as code completion with EvalPlus's stop sequences.")
+        ctx.report("A base model: HumanEval+ is asked as code completion with EvalPlus's stop sequences.")
     return mode
 
 
@@ -84,9 +96,9 @@ def _run_in_owner_pipeline(ctx: PhaseContext, bench: str, *, binary: str, datase
 
     from phases import owner_pipeline as op
 
-    thinking = bool((ctx.options.get("bench_plan") or {}).get("thinking"))
+    thinking = bool((ctx.facts_of("bench-profile").plan or {}).get("thinking"))
     summary, result = bp.measure(ctx.root, bench, binary=binary, dataset=dataset, dataset_path=dataset_path,
-                                 quick=quick, work_dir=ctx.work_dir / "bench", progress=ctx.echo,
+                                 quick=quick, work_dir=ctx.work_dir / "bench", progress=ctx.report,
                                  config=op.client_config(ctx.root, bench, thinking=thinking), mode=client_mode(ctx))
     name = summary.get("display_name") or bench
     files = op.result_files(ctx.root, bench, name,
@@ -103,33 +115,31 @@ def _run_in_owner_pipeline(ctx: PhaseContext, bench: str, *, binary: str, datase
     eval_path = next(p for p in files if p.endswith("eval_results.json"))
     _record(ctx, summary, eval_path, op.REPORT if op.REPORT in report or (ctx.root / op.REPORT).is_file() else None,
             pipeline="owner")
-    ctx.echo(f"Results laid out {layout.source}: {', '.join(files)}")
+    ctx.report(f"Results laid out {layout.source}: {', '.join(files)}")
     if quick:
-        ctx.echo(f"A quick run of {summary['n_tasks']} tasks: {op.REPORT_SCRIPT} scores whatever the results hold, "
+        ctx.report(f"A quick run of {summary['n_tasks']} tasks: {op.REPORT_SCRIPT} scores whatever the results hold, "
                  "so its report may show them as the model's score.")
-    ctx.echo(f"Report by {op.REPORT_SCRIPT}: " + (", ".join(report) if report else "it wrote nothing under results/"))
+    ctx.report(f"Report by {op.REPORT_SCRIPT}: " + (", ".join(report) if report else "it wrote nothing under results/"))
     if left_out:
-        ctx.echo(f"Not copied (not text; run {op.REPORT_SCRIPT} by hand for them): {', '.join(left_out)}")
+        ctx.report(f"Not copied (not text; run {op.REPORT_SCRIPT} by hand for them): {', '.join(left_out)}")
 
 
 def _record(ctx: PhaseContext, summary: dict[str, Any], results_file: str, report: str | None, *,
             pipeline: str = "ours") -> None:
     """What the run left, for the guard, the docs phase and the history; and the scores, said."""
-    ctx.options["benchmark"] = {k: summary.get(k) for k in ("profile", "dataset", "n_tasks", "total_tasks", "quick",
-                                                            "base_pass1", "plus_pass1", "gen_tps", "truncated",
-                                                            "request_errors")}
-    ctx.options["benchmark"]["file"] = results_file
-    ctx.options["benchmark"]["report"] = report
-    ctx.options["benchmark"]["pipeline"] = pipeline
-    ctx.data["event"] = dict(ctx.options["benchmark"])
+    done = {k: summary.get(k) for k in ("profile", "dataset", "n_tasks", "total_tasks", "quick", "base_pass1",
+                                        "plus_pass1", "gen_tps", "truncated", "request_errors")}
+    done.update(file=results_file, report=report, pipeline=pipeline)
+    ctx.facts_of("benchmark").run = done
+    ctx.data["event"] = dict(done)
     plus = summary.get("plus_pass1")
-    ctx.echo(f"EvalPlus {summary['dataset']}: pass@1 base {summary['base_pass1']:.3f}, plus "
+    ctx.report(f"EvalPlus {summary['dataset']}: pass@1 base {summary['base_pass1']:.3f}, plus "
              f"{'-' if plus is None else f'{plus:.3f}'} over {summary['n_tasks']} of {summary['total_tasks']} tasks"
              f"{' (quick)' if summary.get('quick') else ''}; {summary.get('gen_tps') or 0:.1f} t/s")
 
 
 def _results_present(ctx: PhaseContext) -> GuardResult:
-    done = ctx.options.get("benchmark")
+    done = ctx.facts.run
     if not done:
         return GuardResult(False, "no benchmark run yet", fix=f"onboard advance {ctx.name}  (--quick N for a subset)")
     if not (ctx.root / done["file"]).is_file():
@@ -153,6 +163,7 @@ PHASE = Phase(
     run_by_default=True,
     options=(Option("quick", "benchmark only the first N tasks, said so in the report (benchmark)", metavar="N"),
              Option("dataset", "HumanEval+ .jsonl(.gz) file to use offline (benchmark)", metavar="FILE")),
-    owns_options=("benchmark",),
+    facts=BenchmarkFacts,
+    return_forgets_facts=True,
     skippable=True,
 )

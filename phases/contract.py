@@ -1,8 +1,11 @@
 """The one small interface between the workflow engine and the phases.
 
 A phase is plain data: a name, its guards (named checks that gate leaving it), an optional
-``prepare`` (runs on entering: cheap, idempotent, never a download, a launch or a benchmark) and an
-optional ``run`` (the long or person-driven work of ``advance NAME [options]``). Phase modules
+``prepare`` (runs on entering: cheap, idempotent, never a download, a launch or a benchmark), an
+optional ``run`` (the long or person-driven work of ``advance NAME [options]``) and the record of
+what it finds (``facts``, kept apart from the person's choices: ``phases.facts``). A phase says what
+it did through ``ctx.report``, never by printing: the engine returns those lines in its result, and
+the command line shows them. Phase modules
 import the llama.cpp domain lazily inside these functions, so that reading the phase list (for
 ``status`` or ``list``) never loads gguf, huggingface_hub, nvidia-ml-py or the planner.
 """
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import click
+from phases.facts import Facts
 
 if TYPE_CHECKING:  # the journal is only needed when a step writes
     from store.journal import Journal
@@ -62,16 +65,13 @@ class Phase:
     run: Callable[["PhaseContext", dict[str, Any]], None] | None = None
     run_by_default: bool = False  # `advance NAME` with no option runs it (test, benchmark)
     options: tuple[Option, ...] = ()
-    owns_options: tuple[str, ...] = ()  # forgotten when a rollback returns to this phase
-    built: bool = True
+    facts: type[Facts] | None = None  # the record of what this phase finds (ctx.facts)
+    owns_choices: tuple[str, ...] = ()  # choices made in this phase: forgotten when a rollback returns to it
+    return_forgets_facts: bool = False  # a rollback returning to this phase forgets its facts (redone there)
     skippable: bool = False  # bench-profile and benchmark: `advance --skip-bench`
 
     def option(self, name: str) -> Option | None:
         return next((o for o in self.options if o.name == name), None)
-
-
-class NotBuilt(Exception):
-    """Raised by a phase (or part of one) that later work will build."""
 
 
 def candidate_work_dir(root: Path, name: str) -> Path:
@@ -82,15 +82,70 @@ def candidate_work_dir(root: Path, name: str) -> Path:
 
 @dataclass
 class PhaseContext:
-    """What a phase handler or guard sees: the candidate, its repository and a journalled writer."""
+    """What a phase handler or guard sees: the candidate, its repository and a journalled writer.
+
+    ``options`` are the person's choices; ``facts`` is the record of the phase at work (``phase``) and
+    ``facts_of(name)`` another phase's, both read from ``facts_by_phase`` (records, or their JSON as
+    stored). ``report`` tells the person a line: it goes to ``echo`` at once (the engine collects the
+    lines into its result, and the command line shows them while a long launch runs)."""
 
     name: str
     root: Path
-    options: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)
     journal: "Journal | None" = None
     step: "Step | None" = None
-    echo: Callable[[str], None] = click.echo
+    echo: Callable[[str], None] | None = None
     data: dict[str, Any] = field(default_factory=dict)
+    facts_by_phase: dict[str, Any] = field(default_factory=dict)
+    phase: str | None = None
+
+    def report(self, line: str) -> None:
+        """Tell the person ``line`` (through ``echo``; nobody is told when there is none)."""
+        if self.echo is not None:
+            self.echo(line)
+
+    @property
+    def facts(self) -> Any:
+        """The record of the phase at work (``Phase.facts``), created empty when it has none yet."""
+        if self.phase is None:
+            raise RuntimeError("facts: this context belongs to no phase")
+        return self.facts_of(self.phase)
+
+    def facts_of(self, phase: str) -> Any:
+        """Phase ``phase``'s record (an empty one when it found nothing yet). The same object on every
+        call, so that what a phase sets in it is stored when its step ends."""
+        found = self.facts_by_phase.get(phase)
+        if isinstance(found, Facts):
+            return found
+        from phases import BY_NAME  # the phase list imports this module
+
+        kind = BY_NAME[phase].facts
+        if kind is None:
+            raise KeyError(f"the {phase} phase keeps no facts")
+        record = kind.from_json(found)
+        self.facts_by_phase[phase] = record
+        return record
+
+    def facts_json(self) -> dict[str, dict[str, Any]]:
+        """Every phase's record as stored (JSON), keyed by phase name."""
+        return {name: (value.to_json() if isinstance(value, Facts) else dict(value or {}))
+                for name, value in self.facts_by_phase.items()}
+
+    def merged_view(self) -> dict[str, Any]:
+        """The choices with the facts that describe the model, under the names the docs rows read
+        (``display_name``, ``architecture``, ``chat``, ``samplers``, ``thinking``, ``quant``)."""
+        from phases import sources
+
+        view = dict(self.options)
+        evaluated = self.facts_of("evaluate")
+        for key in ("display_name", "architecture"):
+            if view.get(key) is None and getattr(evaluated, key) is not None:
+                view[key] = getattr(evaluated, key)
+        view["chat"] = sources.chat(self)
+        samplers = self.facts_of("samplers").samplers
+        if samplers is not None:
+            view["samplers"] = samplers
+        return view
 
     @property
     def profile_id(self) -> str:
@@ -104,14 +159,13 @@ class PhaseContext:
         return path
 
     def card_path(self) -> Path:
-        return self.root / "models" / "documentation" / "CANDIDATES" / f"README_{self.name}.md"
+        from phases.repo_layout import card_relpath
+
+        return self.root / card_relpath(self.name)
 
     # journalled writes: only inside a step
     def set_profile(self, section_id: str, values: dict[str, str], comments: list[str]) -> bool:
         return self._journal().set_conf_section(self.step, section_id, values, comments)
-
-    def remove_profile(self, section_id: str) -> bool:
-        return self._journal().remove_conf_section(self.step, section_id)
 
     def set_block(self, relpath: str, block_id: str, body: str | None, new_file_header: str = "") -> bool:
         return self._journal().set_block(self.step, relpath, block_id, body, new_file_header)

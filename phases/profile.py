@@ -8,14 +8,25 @@ why, and the predicted memory per device.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from phases.facts import Facts
 from phases import sources
 
+
+@dataclass
+class ProfileFacts(Facts):
+    """The plan the profile was written from, the person's nearest tested profiles and lessons, and the
+    chat verdict read again from the downloaded file (its whole vocabulary) where it differs from evaluate's."""
+
+    plan: dict[str, Any] | None = None  # strategy, fits, layers_offloaded, est_tokens_per_s, ctx, devices, rig, ...
+    references: dict[str, Any] | None = None
+    chat: dict[str, Any] | None = None
+
 DEFAULT_MAX_CTX = 32768  # production default: the training context, capped (advance --ctx N to change)
-NOT_YET_TESTED = "NOT YET TESTED"
 OWN_FLAGS = {"-c": "CTX_SIZE", "-ngl": "N_GPU_LAYERS", "-fit": "FIT"}
 
 
@@ -71,11 +82,14 @@ def speed_calibration(sessions, rig: str, backend: str, *, minimum: int = 1) -> 
 
     from store.schema import Candidate
 
+    from phases.test import TestFacts
+
     ratios = []
     with sessions() as session:
         for cand in session.scalars(select(Candidate)):
-            opts = cand.options
-            plan, test = opts.get("plan") or {}, opts.get("test") or {}
+            facts = cand.facts
+            plan = ProfileFacts.from_json(facts.get("profile")).plan or {}
+            test = TestFacts.from_json(facts.get("test")).run or {}
             est, measured = plan.get("est_tokens_per_s"), test.get("gen_tps")
             if not est or not measured or plan.get("rig") != rig:
                 continue
@@ -121,6 +135,7 @@ def calibrate(plan, compute_ratios: dict[str, float]) -> None:
 
 def profile_from_plan(ctx: PhaseContext, plan, rig, header) -> tuple[dict[str, str], list[str]]:
     """The models.conf values and comment block for a plan."""
+    from phases.profile_references import NOT_YET_TESTED
     from store.models_conf import join_extra_args
 
     values: dict[str, str] = {}
@@ -140,7 +155,7 @@ def profile_from_plan(ctx: PhaseContext, plan, rig, header) -> tuple[dict[str, s
     quant = ctx.options.get("quant")
     speed = plan.est_tokens_per_s
     profile = {
-        "NAME": ctx.options.get("display_name") or ctx.name,
+        "NAME": ctx.options.get("display_name") or ctx.facts_of("evaluate").display_name or ctx.name,
         "DESCRIPTION": f"{arch}, {quant}, strategy {plan.strategy}",
         "SPEED": f"~{speed:.0f} t/s (estimated)" if speed else "unknown (estimated speed not available)",
         "MODEL": str(sources.model_path(ctx).relative_to(ctx.root)),
@@ -170,12 +185,12 @@ def chat_template_fix(ctx: PhaseContext, profile: dict[str, str], comments: list
     Why: without a template llama-server falls back to ChatML, and a model trained on other turn
     tokens answers chat requests with template text. The path is relative to the repository, like
     MODEL. Returns the file's path, or None when no fix applies (or, without ``write``, the file is
-    not there). The verdict is evaluate's (``options["chat"]``), else read from the model's header.
+    not there). The verdict is ``sources.chat``'s, read again from the model's header when it is local.
     """
     from llamacpp.chat_template import TEMPLATES, template_flags
     from store.models_conf import join_extra_args, split_extra_args
 
-    chat = ctx.options.get("chat")
+    chat = sources.chat(ctx)
     if header is not None and Path(header.source).is_file():
         # the downloaded file's whole vocabulary is at hand now (evaluate may have read a remote header)
         from llamacpp.chat_template import classify, special_tokens
@@ -189,7 +204,7 @@ def chat_template_fix(ctx: PhaseContext, profile: dict[str, str], comments: list
         if fresh is not None and fresh != chat:
             chat = fresh
             if write:
-                ctx.options["chat"] = fresh
+                ctx.facts_of("profile").chat = fresh
     family = (chat or {}).get("family")
     if (chat or {}).get("kind") != "chat-no-template" or family not in TEMPLATES:
         return None
@@ -242,22 +257,22 @@ def prepare(ctx: PhaseContext) -> None:
     profile, comments = profile_from_plan(ctx, plan, rig, header)
     chat_template_fix(ctx, profile, comments, header=header, write=True)
     ctx.set_profile(ctx.profile_id, profile, comments)
-    ctx.options["plan"] = {**_plan_facts(plan), "rig": rig.name or rig.source}
+    ctx.facts.plan = {**_plan_facts(plan), "rig": rig.name or rig.source}
     from store.atomic import write_atomic
 
     write_atomic(ctx.work_dir / "plan.json", json.dumps(plan.to_json(), indent=2))
-    ctx.echo(f"Profile [{ctx.profile_id}] written to models.conf (strategy {plan.strategy}, "
+    ctx.report(f"Profile [{ctx.profile_id}] written to models.conf (strategy {plan.strategy}, "
              f"{plan.layers_offloaded} layers on GPUs, {profile['SPEED']}):")
     for line in comments[3:]:
-        ctx.echo(f"  {line}")
+        ctx.report(f"  {line}")
     if not plan.fits:
-        ctx.echo("The plan does NOT fit this rig with its margins: see the guard below.")
+        ctx.report("The plan does NOT fit this rig with its margins: see the guard below.")
     show_references(ctx, plan, header)
 
 
 def show_references(ctx: PhaseContext, plan, header) -> None:
     """Print the person's tested profiles nearest to this plan and the lessons of
-    docs/lessons_learned.md that apply, and keep them in the options (``status --json``).
+    docs/lessons_learned.md that apply, and keep them in the profile's facts (``status --json``).
 
     Why here: the person checks a new plan against what they already tuned and wrote down; a
     repository without tested profiles or lessons (a template repository) shows nothing, and a
@@ -270,16 +285,13 @@ def show_references(ctx: PhaseContext, plan, header) -> None:
     try:
         thinking = is_thinking(ctx)
     except (BadInput, OSError) as err:  # an unreadable card only loses the lessons about thinking models
-        ctx.echo(f"warning: {ctx.card_path().relative_to(ctx.root)} not read for the lessons: {err}")
+        ctx.report(f"warning: {ctx.card_path().relative_to(ctx.root)} not read for the lessons: {err}")
         thinking = False
     found = refs.find(ctx.root, refs.plan_facts(plan, header, sources.model_path(ctx), thinking=thinking),
                       exclude=(ctx.profile_id,))
     for line in found.lines():
-        ctx.echo(line)
-    if found.near or found.pitfalls:
-        ctx.options["references"] = found.to_json()
-    else:
-        ctx.options.pop("references", None)
+        ctx.report(line)
+    ctx.facts_of("profile").references = found.to_json() if found.near or found.pitfalls else None
 
 
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
@@ -299,7 +311,8 @@ def _plan_facts(plan) -> dict[str, Any]:
             "alternatives": list(plan.alternatives), "speed_ratio": plan.speed_ratio,
             "devices": {d.name: {"total_mib": d.total_mib, "capacity_mib": d.capacity_mib,
                                  "margin_mib": d.margin_mib, "weights_mib": d.weights_mib,
-                                 "kv_mib": d.kv_mib, "compute_mib": d.compute_mib} for d in plan.devices}}
+                                 "kv_mib": d.kv_mib, "compute_mib": d.compute_mib,
+                                 "buffer": d.buffer_name or d.name} for d in plan.devices}}
 
 
 def _profile_parses(ctx: PhaseContext) -> GuardResult:
@@ -323,7 +336,7 @@ def _model_exists(ctx: PhaseContext) -> GuardResult:
 
 
 def _fits(ctx: PhaseContext) -> GuardResult:
-    plan = ctx.options.get("plan")
+    plan = ctx.facts.plan
     if not plan:
         return GuardResult(False, "no plan yet", fix=f"onboard advance {ctx.name} --ctx N")
     over = []
@@ -353,5 +366,6 @@ PHASE = Phase(
     prepare=prepare,
     run=run,
     options=(Option("ctx", "context size to plan the profile for (profile)", metavar="N"),),
-    owns_options=("ctx",),
+    facts=ProfileFacts,
+    owns_choices=("ctx",),
 )

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from llamacpp.errors import BadInput
 from phases import doc_fields
-from store import markdown_doc
+from store import markdown_doc, marker_blocks
 from store.markdown_doc import MarkdownDoc
 
 ROLES = ("target-models", "switching", "structure", "hierarchy", "roadmap-status", "capabilities", "samplers",
@@ -33,7 +33,6 @@ BLOCK_ROLES = {"target-models": "target-models", "switching-models": "switching"
 PIPELINE_README = "benchmarks/evalplus/README.md"
 SAMPLER_FIELDS = {"temp", "top_p", "top_k", "min_p", "repeat_penalty", "presence_penalty"}
 CAPABILITY_FIELDS = {"thinking", "tools", "vision", "system_prompt"}
-_MARKER_RE = re.compile(r"<!--\s*(BEGIN|END) (GENERATED|onboard): ?(\S+)\s*-->")
 _TREE_CHARS = "│├└─|`+\\- \t*"
 _FILE_EXT_RE = re.compile(r"\.(md|gguf|json|txt|py|sh|conf|toml|yaml|yml|svg|png|jsonl|log|csv)$", re.I)
 _NOT_MODEL_DIRS = {"documentation", "candidates", "docs", "cards", "archive", "old", "tmp"}
@@ -171,18 +170,11 @@ def map_file(rel: str, text: str, prod: Mapping[str, set[str]], bench_ids: Itera
             refusals.append(result)
         elif result is not None:
             candidates.append((result, _heading_index(doc, table.first_line)))
-    for fence in doc.fences:
-        if fence.first_line in blocked:
-            continue
-        place = _tree_place(rel, doc, fence, prod)
-        if place is not None:
-            candidates.append((place, _heading_index(doc, fence.first_line)))
-    for lst in doc.lists:
-        if lst.first_line in blocked:
-            continue
-        place = _list_place(rel, doc, lst, prod)
-        if place is not None:
-            candidates.append((place, _heading_index(doc, lst.first_line)))
+    for found, place_of in ((doc.fences, _tree_place), (doc.lists, _list_place)):
+        for block in found:
+            place = None if block.first_line in blocked else place_of(rel, doc, block, prod)
+            if place is not None:
+                candidates.append((place, _heading_index(doc, block.first_line)))
     for place, first_heading in _section_places(rel, doc, prod, blocked):
         candidates.append((place, first_heading))
     for place, heading_index in candidates:
@@ -228,10 +220,10 @@ def _blocks(rel: str, doc: MarkdownDoc) -> tuple[set[int], list[Place]]:
     places = []
     open_at: dict[tuple[str, str], int] = {}
     for index in range(len(doc.lines)):
-        match = _MARKER_RE.search(doc.line_text(index))
-        if not match:
+        marker = marker_blocks.marker_in(doc.line_text(index))
+        if marker is None:
             continue
-        edge, kind, block_id = match.groups()
+        edge, kind, block_id = marker
         key = (kind, block_id)
         if edge == "BEGIN":
             open_at[key] = index

@@ -7,11 +7,22 @@ explicitly (``advance NAME --accept-defaults``).
 """
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from typing import Any
 
 from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from phases.facts import Facts
 from phases import profile_values, sources
+
+
+@dataclass
+class SamplersFacts(Facts):
+    """The sampler advice found (``llamacpp.samplers.SamplerAdvice.to_json``) and whether it was written."""
+
+    LEGACY = {"samplers_written": "written"}
+
+    samplers: dict[str, Any] | None = None
+    written: bool = False
 
 CLIENT_SETTINGS = "docs/client-settings.md"
 CLIENT_SETTINGS_HEADER = ("# Client settings\n\nRecommended sampler settings per model, written by `onboard` "
@@ -30,10 +41,9 @@ def advice(ctx: PhaseContext):  # -> llamacpp.samplers.SamplerAdvice
     config = None
     config_path = sources.model_dir(ctx) / "generation_config.json"
     if config_path.is_file():
-        try:
-            config = json.loads(config_path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as err:
-            raise BadInput(f"not valid JSON: {err.msg}", path=str(config_path), line=err.lineno) from None
+        from store.json_input import parse_json
+
+        config = parse_json(config_path.read_text(encoding="utf-8"), str(config_path), fix=None)
     return extract_samplers(card_text, gguf_metadata=metadata, generation_config=config)
 
 
@@ -42,20 +52,20 @@ def prepare(ctx: PhaseContext) -> None:
     from store.models_conf import join_extra_args, split_extra_args
 
     found = advice(ctx)
-    ctx.options["samplers"] = found.to_json()
+    ctx.facts.samplers = found.to_json()
     if not found.found_any:
-        ctx.echo("No recommended sampler settings found in the card, generation_config.json or the GGUF.")
-        ctx.echo(f"Accept llama-server's defaults with: onboard advance {ctx.name} --accept-defaults")
+        ctx.report("No recommended sampler settings found in the card, generation_config.json or the GGUF.")
+        ctx.report(f"Accept llama-server's defaults with: onboard advance {ctx.name} --accept-defaults")
         return
     section = profile_values.current(ctx)
     kept = _without_sampler_flags(split_extra_args(section.values.get("EXTRA_ARGS", ""))) if section else []
     profile_values.update(ctx, {"EXTRA_ARGS": join_extra_args(kept + to_llama_args(found))})
     where = _document(ctx, found)
-    ctx.options["samplers_written"] = True
-    ctx.echo(f"Sampler settings written to [{ctx.profile_id}] EXTRA_ARGS and {where}:")
+    ctx.facts.written = True
+    ctx.report(f"Sampler settings written to [{ctx.profile_id}] EXTRA_ARGS and {where}:")
     for key, value in found.recommended.items():
         if value is not None:
-            ctx.echo(f"  {key} = {value}  ({found.sources.get(key, '?')})")
+            ctx.report(f"  {key} = {value}  ({found.sources.get(key, '?')})")
 
 
 def _document(ctx: PhaseContext, found) -> str:  # found: llamacpp.samplers.SamplerAdvice
@@ -67,7 +77,7 @@ def _document(ctx: PhaseContext, found) -> str:  # found: llamacpp.samplers.Samp
     if docs_check.hand_written(build_map(ctx.root)):
         added = docs.enter_model(ctx, roles=SETTINGS_ROLES)
         return ", ".join(label.split(" ", 1)[0] for label in added) or "your docs (already listed)"
-    ctx.set_block(CLIENT_SETTINGS, ctx.profile_id, render_client_block(ctx.name, found, chat=ctx.options.get("chat")),
+    ctx.set_block(CLIENT_SETTINGS, ctx.profile_id, render_client_block(ctx.name, found, chat=sources.chat(ctx)),
                   CLIENT_SETTINGS_HEADER)
     return CLIENT_SETTINGS
 
@@ -78,7 +88,7 @@ SETTINGS_ROLES = frozenset({"samplers", "model-notes"})
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
     if opts.get("accept_defaults"):
         ctx.options["accept_defaults"] = True
-        ctx.echo("Recorded: llama-server's default sampler settings accepted.")
+        ctx.report("Recorded: llama-server's default sampler settings accepted.")
 
 
 def _without_sampler_flags(args: list[str]) -> list[str]:
@@ -97,7 +107,7 @@ def _without_sampler_flags(args: list[str]) -> list[str]:
 
 
 def render_client_block(name: str, found, chat: dict | None = None) -> str:
-    """Our client-settings block for a model. ``chat`` is evaluate's verdict (``options["chat"]``): a
+    """Our client-settings block for a model. ``chat`` is the chat verdict (``sources.chat``): a
     base model is said to be for completion only, since a chat client would get template garbage."""
     lines = [f"## {name}", ""]
     if (chat or {}).get("kind") == "base":
@@ -120,8 +130,9 @@ def render_client_block(name: str, found, chat: dict | None = None) -> str:
 
 
 def _settings_recorded(ctx: PhaseContext) -> GuardResult:
-    if ctx.options.get("samplers_written"):
-        got = {k: v for k, v in (ctx.options.get("samplers") or {}).get("recommended", {}).items() if v is not None}
+    record: SamplersFacts = ctx.facts
+    if record.written:
+        got = {k: v for k, v in (record.samplers or {}).get("recommended", {}).items() if v is not None}
         return GuardResult(True, "recorded: " + ", ".join(f"{k}={v}" for k, v in got.items()))
     if ctx.options.get("accept_defaults"):
         return GuardResult(True, "llama-server's defaults explicitly accepted")
@@ -140,5 +151,6 @@ PHASE = Phase(
     prepare=prepare,
     run=run,
     options=(Option("accept_defaults", "accept llama-server's default sampler settings (samplers)"),),
-    owns_options=("accept_defaults",),
+    facts=SamplersFacts,
+    owns_choices=("accept_defaults",),
 )

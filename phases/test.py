@@ -10,18 +10,32 @@ from __future__ import annotations
 
 import shutil
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
-from phases import profile_values
+from phases.facts import Facts
+from phases import profile_values, sources
 
-NOT_YET_TESTED = "NOT YET TESTED"
+
+@dataclass
+class TestFacts(Facts):
+    """The last test: what the log (and the launch) showed, the proposed profile change after a failure,
+    and whether the measured values were written back. Redone whenever a rollback returns to the test."""
+
+    __test__ = False  # not a pytest test class
+    LEGACY = {"test": "run"}
+
+    run: dict[str, Any] | None = None  # log, oom, layers_offloaded, gen_tps, prompt_tps, answer, buffers, ...
+    suggestion: dict[str, Any] | None = None  # {why, values, comments, files}
+    measured: bool = False
+
 
 
 def prepare(ctx: PhaseContext) -> None:
-    ctx.echo(f"Next: `onboard advance {ctx.name}` launches llama-server with [{ctx.profile_id}] and measures it,")
-    ctx.echo(f"      or `onboard advance {ctx.name} --log FILE` reads a log you ran elsewhere (with -lv 4).")
+    ctx.report(f"Next: `onboard advance {ctx.name}` launches llama-server with [{ctx.profile_id}] and measures it,")
+    ctx.report(f"      or `onboard advance {ctx.name} --log FILE` reads a log you ran elsewhere (with -lv 4).")
 
 
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
@@ -40,6 +54,10 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
             raise BadInput("no such log file", path=str(source), fix="give the path of a llama-server log")
         given = analyze_file(source)
         require_text_log(given, source)  # empty or binary: no log at all
+    if given is None:  # every rpc-server worker of the profile answers, before anything is written
+        from llamacpp.rpc_workers import check_profile_workers
+
+        check_profile_workers(profile_values.current(ctx).values, root=ctx.root)
     if opts.get("apply_suggestion"):
         _apply_suggestion(ctx)
     logs = ctx.root / ".onboard" / "logs"
@@ -57,25 +75,26 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
               "unfinished": report.unfinished}
     if result.get("gen_tps") is None and launch_info.get("gen_tps") is not None:
         result["gen_tps"], result["prompt_tps"] = launch_info["gen_tps"], launch_info.get("prompt_tps")
-    ctx.options["test"] = result
+    record: TestFacts = ctx.facts
+    record.run = result
     ctx.data["event"] = {k: result.get(k) for k in ("log", "oom", "oom_device", "oom_phase", "layers_offloaded",
                                                    "gen_tps", "prompt_tps", "fatal_error")}
     for sentence in diagnose(report):
-        ctx.echo(f"  {sentence}")
+        ctx.report(f"  {sentence}")
     if launch_info.get("error"):
-        ctx.echo(f"  launch: {launch_info['error']}")
+        ctx.report(f"  launch: {launch_info['error']}")
     if launch_info.get("answer"):
-        ctx.echo(f"  {_answer_line(launch_info['answer'])}")
+        ctx.report(f"  {_answer_line(launch_info['answer'])}")
     passed = _verdict(ctx)
-    ctx.options.pop("suggestion", None)
+    record.suggestion = None
     if passed:
         _write_back(ctx, result)
     else:
         suggestion = _suggest(ctx, result) or _template_suggestion(ctx, result)
         if suggestion:
-            ctx.options["suggestion"] = suggestion
-            ctx.echo(f"Suggestion: {suggestion['why']}")
-            ctx.echo(f"  apply and test again: onboard advance {ctx.name} --apply-suggestion")
+            record.suggestion = suggestion
+            ctx.report(f"Suggestion: {suggestion['why']}")
+            ctx.report(f"  apply and test again: onboard advance {ctx.name} --apply-suggestion")
 
 
 def _launch(ctx: PhaseContext, log_path: Path) -> dict[str, Any]:
@@ -93,9 +112,9 @@ def _launch(ctx: PhaseContext, log_path: Path) -> dict[str, Any]:
         raise ExternalFailure("llama-server not found", fix="set LLAMA_SERVER, add [llama] server to rig.toml, "
                                                             "or run scripts/install-llama-server.sh")
     argv = build_server_argv(section.values, binary=binary, verbosity=4, root=ctx.root, extra=["--no-warmup"])
-    ctx.echo(f"Launching: {' '.join(argv)}")
+    ctx.report(f"Launching: {' '.join(argv)}")
     # the server runs in the repository, where the profile's relative paths (a template file) point
-    result = launch(argv, log_path=log_path, progress=_progress(ctx), answer_check=answer_mode(ctx), cwd=ctx.root)
+    result = launch(argv, log_path=log_path, answer_check=answer_mode(ctx), cwd=ctx.root)
     peaks = result.peak_memory_mib()
     return {"launch_ok": result.ok, "error": result.error, "gen_tps_measured": result.gen_tps,
             "gen_tps": result.gen_tps, "prompt_tps": result.prompt_tps, "gpu_peak_mib": peaks,
@@ -103,13 +122,12 @@ def _launch(ctx: PhaseContext, log_path: Path) -> dict[str, Any]:
 
 
 def answer_mode(ctx: PhaseContext) -> str:
-    """How the model is asked: "completion" for a base model (evaluate's verdict, else the model
+    """How the model is asked: "completion" for a base model (the chat verdict, else the model
     file's own metadata), "chat" otherwise."""
-    chat = ctx.options.get("chat")
+    chat = sources.chat(ctx)
     if chat is None:
         from llamacpp.errors import DomainError
         from llamacpp.gguf_header import read_header
-        from phases import sources
         from phases.evaluation import chat_verdict
 
         try:
@@ -128,18 +146,6 @@ def _answer_line(answer: dict[str, Any]) -> str:
             f"{how}, {answer.get('tokens')} tokens: {verdict}")
 
 
-def _progress(ctx: PhaseContext):
-    """Print each new state of the launch once, and a still-waiting line every 10 seconds."""
-    last = {"what": None, "at": 0.0}
-
-    def report(elapsed: float, what: str) -> None:
-        if what != last["what"] or elapsed - last["at"] >= 10:
-            ctx.echo(f"  [{elapsed:5.1f}s] {what}")
-            last.update(what=what, at=elapsed)
-
-    return report
-
-
 def _verdict(ctx: PhaseContext) -> bool:
     return all(guard.check(ctx).passed for guard in PHASE.guards)
 
@@ -149,27 +155,33 @@ _REPLACED_COMMENTS = ("predicted ", "tested by onboard ", "measured ")
 
 
 def _write_back(ctx: PhaseContext, result: dict[str, Any]) -> None:
+    from phases.profile_references import NOT_YET_TESTED
+
     section = profile_values.current(ctx)
     comments = [c for c in section.comments
                 if NOT_YET_TESTED not in c and not c.lstrip("# ").startswith(_REPLACED_COMMENTS)]
     comments.append(f"tested by onboard {time.strftime('%Y-%m-%d', time.gmtime())}: "
                     f"{result['gen_tps']:.1f} t/s generation, {result.get('prompt_tps') or 0:.1f} t/s prompt, "
                     f"layers {result.get('layers_offloaded') or '?'}, graph splits {result.get('graph_splits')}")
+    from llamacpp.rpc_workers import device_label
+
+    plan_devices = (ctx.facts_of("profile").plan or {}).get("devices") or {}
     devices = set(result["model_buffers_mib"]) | set(result["kv_buffers_mib"]) | set(result["compute_buffers_mib"])
     for dev in sorted(devices):
         parts = [(label, result[key].get(dev)) for label, key in
                  (("weights", "model_buffers_mib"), ("KV", "kv_buffers_mib"), ("compute", "compute_buffers_mib"))]
-        comments.append(f"measured {dev}: " + ", ".join(f"{label} {v:.0f} MiB" for label, v in parts if v is not None))
+        comments.append(f"measured {device_label(dev, plan_devices)}: " + ", ".join(f"{label} {v:.0f} MiB" for label, v in parts if v is not None))
     profile_values.update(ctx, {"SPEED": f"{result['gen_tps']:.1f} t/s"}, comments=comments)
     _record_measurements(ctx, result)
-    ctx.options["measured"] = True
-    ctx.echo(f"[{ctx.profile_id}] updated: SPEED={result['gen_tps']:.1f} t/s, NOT YET TESTED removed.")
+    ctx.facts.measured = True
+    ctx.report(f"[{ctx.profile_id}] updated: SPEED={result['gen_tps']:.1f} t/s, NOT YET TESTED removed.")
 
 
 def _record_measurements(ctx: PhaseContext, result: dict[str, Any]) -> None:
     """Predicted (the profile phase's plan) beside measured (the log), per device and buffer kind."""
-    plan = ctx.options.get("plan") or {}
+    plan = ctx.facts_of("profile").plan or {}
     rows = []
+    from llamacpp.rpc_workers import measured_mib
     from phases.profile import device_backend
 
     for device, predicted in plan.get("devices", {}).items():
@@ -177,7 +189,7 @@ def _record_measurements(ctx: PhaseContext, result: dict[str, Any]) -> None:
         for what, plan_key, log_key in (("weights", "weights_mib", "model_buffers_mib"),
                                         ("kv", "kv_mib", "kv_buffers_mib"),
                                         ("compute", "compute_mib", "compute_buffers_mib")):
-            measured = result[log_key].get(device)
+            measured = measured_mib(device, predicted, result[log_key])
             if device == "CPU":  # the host's buffers carry several names in the log
                 host = [v for k, v in result[log_key].items() if k.startswith("CPU") or k.endswith("_Host")]
                 measured = sum(host) if host else None
@@ -194,7 +206,7 @@ def _suggest(ctx: PhaseContext, result: dict[str, Any]) -> dict[str, Any] | None
     device = result.get("oom_device")
     asked, free = result.get("oom_asked_mib"), result.get("oom_free_mib")
     lacking = (asked - free) if asked is not None and free is not None else None
-    plan_facts = ctx.options.get("plan") or {}
+    plan_facts = ctx.facts_of("profile").plan or {}
     if device and device in plan_facts.get("devices", {}):
         cut = (lacking or 1024.0) + 512.0
         plan, rig, header = make_plan(ctx, capacity_cut={device: cut})
@@ -257,7 +269,7 @@ def _template_suggestion(ctx: PhaseContext, result: dict[str, Any]) -> dict[str,
 
 
 def _apply_suggestion(ctx: PhaseContext) -> None:
-    suggestion = ctx.options.get("suggestion")
+    suggestion = ctx.facts.suggestion
     if not suggestion:
         from llamacpp.errors import BadInput
 
@@ -266,11 +278,11 @@ def _apply_suggestion(ctx: PhaseContext) -> None:
     for relpath, text in (suggestion.get("files") or {}).items():
         ctx.write_file(relpath, text)
     ctx.set_profile(ctx.profile_id, suggestion["values"], suggestion["comments"])
-    ctx.echo(f"Applied: {suggestion['why']}")
+    ctx.report(f"Applied: {suggestion['why']}")
 
 
 def _log_exists(ctx: PhaseContext) -> GuardResult:
-    test = ctx.options.get("test")
+    test = ctx.facts.run
     if test and test.get("unfinished") and not test.get("launch_ok"):
         from llamacpp.log_analysis import phase_text
 
@@ -285,7 +297,7 @@ def _log_exists(ctx: PhaseContext) -> GuardResult:
 
 
 def _no_oom(ctx: PhaseContext) -> GuardResult:
-    test = ctx.options.get("test") or {}
+    test = ctx.facts.run or {}
     if not test:
         return GuardResult(False, "not tested yet", fix=f"onboard advance {ctx.name}")
     if test.get("oom"):
@@ -293,7 +305,7 @@ def _no_oom(ctx: PhaseContext) -> GuardResult:
         asked = test.get("oom_asked_mib")
         detail = f" (asked {asked:.0f} MiB" + (f" with {test['oom_free_mib']:.0f} MiB free)" if test.get("oom_free_mib") is not None else ")") if asked else ""
         return GuardResult(False, f"{where} ran out of memory during {test.get('oom_phase') or 'the load'}{detail}",
-                           fix=f"onboard advance {ctx.name} --apply-suggestion" if ctx.options.get("suggestion")
+                           fix=f"onboard advance {ctx.name} --apply-suggestion" if ctx.facts.suggestion
                            else f"onboard rollback {ctx.name} twice and re-plan with a smaller --ctx")
     if test.get("fatal_error"):
         return GuardResult(False, f"the server failed: {test['fatal_error']}", fix="see the log named above")
@@ -301,8 +313,8 @@ def _no_oom(ctx: PhaseContext) -> GuardResult:
 
 
 def _layers_offloaded(ctx: PhaseContext) -> GuardResult:
-    test = ctx.options.get("test") or {}
-    planned = (ctx.options.get("plan") or {}).get("layers_offloaded")
+    test = ctx.facts.run or {}
+    planned = (ctx.facts_of("profile").plan or {}).get("layers_offloaded")
     seen = test.get("layers_offloaded")
     if not test:
         return GuardResult(False, "not tested yet", fix=f"onboard advance {ctx.name}")
@@ -317,7 +329,7 @@ def _layers_offloaded(ctx: PhaseContext) -> GuardResult:
 
 
 def _speed_measured(ctx: PhaseContext) -> GuardResult:
-    test = ctx.options.get("test") or {}
+    test = ctx.facts.run or {}
     if test.get("gen_tps"):
         return GuardResult(True, f"{test['gen_tps']:.1f} t/s generation, {test.get('prompt_tps') or 0:.1f} t/s prompt")
     return GuardResult(False, "no generation speed measured",
@@ -325,7 +337,7 @@ def _speed_measured(ctx: PhaseContext) -> GuardResult:
 
 
 def _answers_cleanly(ctx: PhaseContext) -> GuardResult:
-    test = ctx.options.get("test") or {}
+    test = ctx.facts.run or {}
     if not test:
         return GuardResult(False, "not tested yet", fix=f"onboard advance {ctx.name}")
     answer = test.get("answer")
@@ -351,8 +363,9 @@ def _answers_cleanly(ctx: PhaseContext) -> GuardResult:
 
 
 def _answer_fix(ctx: PhaseContext, answer: dict[str, Any]) -> str:
-    if (ctx.options.get("suggestion") or {}).get("files"):
-        return f"onboard advance {ctx.name} --apply-suggestion  ({ctx.options['suggestion']['why']})"
+    suggestion = ctx.facts.suggestion or {}
+    if suggestion.get("files"):
+        return f"onboard advance {ctx.name} --apply-suggestion  ({suggestion['why']})"
     from llamacpp.errors import DomainError
     from phases import sources
 
@@ -389,5 +402,6 @@ PHASE = Phase(
     run_by_default=True,
     options=(Option("log", "analyse this llama-server log instead of launching (test)", metavar="FILE"),
              Option("apply_suggestion", "write the proposed profile change and test again (test)")),
-    owns_options=("test", "suggestion", "measured"),
+    facts=TestFacts,
+    return_forgets_facts=True,
 )

@@ -15,22 +15,26 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from llamacpp.errors import Exit, OnboardError
 from store import crashpoints
 
 TMP_SUFFIX = ".onboard-tmp"
 
 
-class OutsideRepository(ValueError):
-    """A repository file to write would land outside the repository (``..``, absolute, symlink)."""
+class OutsideRepository(OnboardError, ValueError):
+    """A repository file to write would land outside the repository (``..``, absolute, symlink): exit 6."""
+
+    code = Exit.BAD_INPUT
 
     def __init__(self, relpath: str, resolved: Path, root: Path) -> None:
         via = "" if Path(relpath).is_absolute() or ".." in Path(relpath).parts else \
             f" (a symlink on the way leads to {resolved})"
         super().__init__(
             f"refusing to write outside the repository: {relpath}{via}; onboard writes repository "
-            f"files (models.conf, docs, benchmark files) only inside {root}\n"
-            f"  fix: make {relpath} (and the folders above it) regular files and folders inside the "
-            "repository, e.g. replace the symlink by a copy of its target, then run the command again")
+            f"files (models.conf, docs, benchmark files) only inside {root}",
+            fix=f"make {relpath} (and the folders above it) regular files and folders inside the "
+                "repository, e.g. replace the symlink by a copy of its target, then run the command again",
+            path=relpath)
         self.relpath = relpath
         self.resolved = resolved
         self.root = root

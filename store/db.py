@@ -28,21 +28,23 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
+from llamacpp.errors import Exit, OnboardError
 from store import migrations
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
-class DatabaseProblem(Exception):
+class DatabaseProblem(OnboardError):
     """The workflow database cannot be trusted (or written): the message names the file, what is
     wrong and what to do, and where the last good backup is when there is one (exit 6)."""
+
+    code = Exit.BAD_INPUT
 
     def __init__(self, path: Path, what: str, fix: str) -> None:
         backup = latest_backup(path)
         if backup is not None:
             fix += f"; the last good copy, made before a schema change, is {backup}"
-        super().__init__(f"workflow database {path}: {what}\n  fix: {fix}")
-        self.path = path
+        super().__init__(f"workflow database {path}: {what}", fix=fix, path=path)
 
 
 def utcnow() -> str:
@@ -102,7 +104,7 @@ def readonly_uri(path: Path) -> str:
     return Path(path).resolve().as_uri() + "?mode=ro" + immutable
 
 
-def make_engine(path: Path, *, readonly: bool = False) -> Engine:
+def sqlite_engine(path: Path, *, readonly: bool = False) -> Engine:
     if readonly:
         uri = readonly_uri(path)
         return create_engine("sqlite://", creator=lambda: sqlite3.connect(uri, uri=True, timeout=30))
@@ -196,7 +198,7 @@ def open_db(path: Path, *, create: bool = True) -> sessionmaker[Session]:
         raise DatabaseProblem(path, "cannot be written here (a read-only folder or file)",
                               "run the command where the repository is writable, or point --db at a writable file; "
                               "reading commands (status, list, history) work as they are")
-    engine = make_engine(path)
+    engine = sqlite_engine(path)
     try:
         _upgrade(engine, path)
         quick_check(engine, path)
@@ -217,8 +219,8 @@ def open_for_reading(path: Path) -> Engine | None:
         return None
     check_file(path)
     if not writable(path):
-        return make_engine(path, readonly=True)
-    engine = make_engine(path)
+        return sqlite_engine(path, readonly=True)
+    engine = sqlite_engine(path)
     try:
         _, unknown = schema_state(engine, path)
         if not unknown:

@@ -25,25 +25,30 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from llamacpp.errors import Exit, OnboardError
 from store import crashpoints, repo_lock
 from store.atomic import inside_root, read_text, remove_file, write_atomic
 from store.db import utcnow
+from store.marker_blocks import find_block, render_block, replace_block
 from store.models_conf import ModelsConf
 from store.schema import Step, UndoRecord
 
 MODELS_CONF = "models.conf"
 
 
-class SectionNotOurs(ValueError):
+class SectionNotOurs(OnboardError, ValueError):
     """A models.conf section onboard would write exists and was not created by this candidate: a
     person's hand-written profile (or another candidate's) is never changed (exit 6)."""
+
+    code = Exit.BAD_INPUT
 
     def __init__(self, path: Path, line: int, section_id: str) -> None:
         super().__init__(
             f"{path}:{line}: section [{section_id}] exists and was not written by onboard for this candidate; "
-            "onboard never changes a section it did not create\n"
-            f"  fix: give the candidate another profile id (onboard abandon NAME --undo, then onboard start NAME "
-            f"--profile-id ID), or rename or remove [{section_id}] yourself")
+            "onboard never changes a section it did not create",
+            fix=f"give the candidate another profile id (onboard abandon NAME --undo, then onboard start NAME "
+                f"--profile-id ID), or rename or remove [{section_id}] yourself",
+            path=path, line=line, field=f"[{section_id}]")
         self.section_id = section_id
 
 
@@ -144,7 +149,7 @@ class Journal:
         if before == after:
             return False
         self._record(step, relpath, "block", block_id, before, after)
-        write_atomic(path, replace_block(text if text is not None else new_file_header, block_id, before, after))
+        write_atomic(path, replace_block(text if text is not None else new_file_header, before, after))
         crashpoints.reach("after_file_write")
         return True
 
@@ -299,7 +304,7 @@ class Journal:
         if rec.kind == "block":
             path = self._path(rec.file)
             current_text = read_text(path) or ""
-            write_atomic(path, replace_block(current_text, rec.key, find_block(current_text, rec.key), text))
+            write_atomic(path, replace_block(current_text, find_block(current_text, rec.key), text))
             return
         conf = self._conf()
         current = conf.section_text(rec.key)
@@ -374,39 +379,3 @@ def _append_section_text(conf_text: str, section_text: str) -> str:
         return section_text
     sep = "" if conf_text.endswith("\n\n") else ("\n" if conf_text.endswith("\n") else "\n\n")
     return conf_text + sep + section_text
-
-
-def _markers(block_id: str) -> tuple[str, str]:
-    return f"<!-- BEGIN onboard: {block_id} -->\n", f"<!-- END onboard: {block_id} -->\n"
-
-
-def render_block(block_id: str, body: str) -> str:
-    begin, end = _markers(block_id)
-    return begin + body.rstrip("\n") + "\n" + end
-
-
-def find_block(text: str, block_id: str) -> str | None:
-    """The block's exact text, markers included, or None."""
-    begin, end = _markers(block_id)
-    start = text.find(begin)
-    if start < 0:
-        return None
-    stop = text.find(end, start)
-    return None if stop < 0 else text[start:stop + len(end)]
-
-
-def replace_block(text: str, block_id: str, current: str | None, new: str | None) -> str:
-    """``text`` with the block ``current`` replaced by ``new`` (appended / removed as needed)."""
-    if current is not None:
-        if new is None:
-            start = text.find(current)
-            tail = text[start + len(current):]
-            head = text[:start]
-            if head.endswith("\n\n") and (tail.startswith("\n") or not tail):
-                head = head[:-1]
-            return head + tail
-        return text.replace(current, new, 1)
-    if new is None:
-        return text
-    sep = "" if not text or text.endswith("\n\n") else ("\n" if text.endswith("\n") else "\n\n")
-    return text + sep + new

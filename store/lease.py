@@ -13,6 +13,7 @@ import psutil
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from llamacpp.errors import Exit, OnboardError
 from store.db import utcnow
 
 
@@ -29,8 +30,11 @@ class Holder:
         return f"{what} (pid {self.pid} on {self.host}, since {self.at})"
 
 
-class Busy(Exception):
-    """Another live process holds the lease."""
+class Busy(OnboardError):
+    """Another live process holds the lease (exit 5). The engine turns it into a message naming the
+    candidate; raised elsewhere it still exits with the busy code."""
+
+    code = Exit.BUSY
 
     def __init__(self, holder: Holder) -> None:
         super().__init__(holder.describe())

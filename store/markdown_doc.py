@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 _LINE_RE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+$")
 _ROW_PREFIX_RE = re.compile(r"^((?:[ \t]*>)*[ \t]*(?:(?:[-+*]|\d{1,9}[.)])[ \t]+)?)")
-_PREFIX_RE = re.compile(r"^((?:[ \t]*>)*[ \t]*)")
 _BULLET_RE = re.compile(r"^((?:[ \t]*>)*[ \t]*)([-+*]|\d{1,9}[.)])([ \t]+)")
 
 
@@ -375,18 +374,6 @@ def add_table_row(text: str, table: Table, cells: Sequence[str]) -> str:
     row = prefix + ("|" if lead else "") + "|".join(out) + ("|" if trail else "")
     at = (table.rows[-1].line if table.rows else table.separator_line) + 1
     return insert_lines(text, at, [row if trail else row.rstrip()])
-
-
-def add_fence_line(text: str, fence: Fence, line: str, after_line_index: int) -> str:
-    """Insert one line into a fenced block after the file line ``after_line_index``.
-
-    ``after_line_index`` may be the opening fence line (the new line becomes the first of the body)
-    up to the last body line; the line is inserted as given (the caller sets its indentation)."""
-    last_body = fence.last_line - 1 if fence.closed else fence.last_line
-    if not fence.first_line <= after_line_index <= last_body:
-        raise ValueError(f"line index {after_line_index} is not inside the fence "
-                         f"({fence.first_line}..{last_body})")
-    return insert_lines(text, after_line_index + 1, [line])
 
 
 def add_list_item(text: str, lst: ListBlock, item_text: str) -> str:

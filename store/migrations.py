@@ -6,6 +6,7 @@ its own transaction together with its record, so a crash leaves the database at 
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -111,6 +112,45 @@ def m003_measurements(conn: Connection) -> None:
             measured_mib REAL,
             at TEXT NOT NULL
         )"""))
+
+
+# Where each fact an older onboard kept among the options lives now: phase -> the keys it found.
+# Frozen with this migration (a later change of the records gets its own migration).
+_FACTS_BY_PHASE_M004: dict[str, tuple[str, ...]] = {
+    "evaluate": ("repo_source", "repo_note", "model_folder", "pypi_gguf", "display_name", "architecture",
+                 "architecture_source", "quants", "quant_listing", "recommended_quant", "evaluated_ctx",
+                 "chat", "evaluate_error", "_repo_source"),
+    "download": ("model_dir",),
+    "profile": ("plan", "references"),
+    "samplers": ("samplers", "samplers_written"),
+    "test": ("test", "suggestion", "measured"),
+    "bench-profile": ("bench_plan",),
+    "benchmark": ("benchmark",),
+    "workflow": ("_skipped_into",),
+    "adopt": ("adopted", "profile", "tested", "speed_tps", "memory_gb", "strategy", "kind"),
+}
+
+
+@migration
+def m004_facts_apart_from_choices(conn: Connection) -> None:
+    """The person's choices (``options``) apart from what the phases found (``facts``, keyed by phase).
+
+    Moves every fact key of ``_FACTS_BY_PHASE_M004`` out of each candidate's options; an adopted
+    candidate's keys go to ``facts["adopt"]``; any other key stays a choice."""
+
+    conn.execute(text("ALTER TABLE candidates ADD COLUMN facts TEXT NOT NULL DEFAULT '{}'"))
+    rows = conn.execute(text("SELECT id, options FROM candidates")).all()
+    for cid, raw in rows:
+        options = json.loads(raw or "{}")
+        facts: dict[str, dict] = {}
+        for phase, keys in _FACTS_BY_PHASE_M004.items():
+            if phase == "adopt" and not options.get("adopted"):
+                continue
+            found = {k: options.pop(k) for k in keys if k in options}
+            if found:
+                facts[phase] = found
+        conn.execute(text("UPDATE candidates SET options = :o, facts = :f WHERE id = :id"),
+                     {"o": json.dumps(options, sort_keys=True), "f": json.dumps(facts, sort_keys=True), "id": cid})
 
 
 def applied(conn: Connection) -> list[str]:

@@ -20,7 +20,6 @@ The module only turns text into text; the store does the atomic writes and undo 
 """
 from __future__ import annotations
 
-import difflib
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Mapping, Sequence
 
 from llamacpp.errors import BadInput
+from store.suggest import did_you_mean
 
 PROFILE_KEYS = ("NAME", "DESCRIPTION", "SPEED", "MODEL", "CTX_SIZE", "N_GPU_LAYERS", "FIT", "EXTRA_ARGS")
 
@@ -182,10 +182,9 @@ class ModelsConf:
             if current is None:
                 raise bad(f"{key}={raw[:40]} is outside any section", "put it under a [profile-id] header")
             if key not in PROFILE_KEYS:
-                close = [_ALIASES[key.upper()]] if key.upper() in _ALIASES else \
-                    difflib.get_close_matches(key.upper(), PROFILE_KEYS, n=1)
-                raise bad(f"unknown key {key!r} (known: {', '.join(PROFILE_KEYS)})",
-                          f"did you mean {close[0]}?" if close else None)
+                hint = f"did you mean {_ALIASES[key.upper()]}?" if key.upper() in _ALIASES else \
+                    did_you_mean(key.upper(), PROFILE_KEYS, n=1)
+                raise bad(f"unknown key {key!r} (known: {', '.join(PROFILE_KEYS)})", hint)
             if key in current[1]:
                 raise bad(f"duplicate key {key!r} in this section (first at line {current[2][key]})",
                           "keep one of them")

@@ -19,12 +19,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from llamacpp.errors import Exit, OnboardError
+
 WAIT_S = 120.0  # a write holds the lock for milliseconds; this long means the holder is stuck
 _held: dict[Path, tuple[int, int]] = {}  # lock path -> (fd, depth)
 
 
-class RepositoryBusy(RuntimeError):
-    """Another command held the repository's write lock for longer than :data:`WAIT_S`."""
+class RepositoryBusy(OnboardError, RuntimeError):
+    """Another command held the repository's write lock for longer than :data:`WAIT_S` (exit 5)."""
+
+    code = Exit.BUSY
 
 
 @contextmanager

@@ -1,48 +1,60 @@
-"""ORM mapping (SQLAlchemy 2.x) of the tables that ``store.migrations`` creates.
+"""The ORM classes the engine writes through (SQLAlchemy 2.x), mapped onto ``store.tables``.
 
-The migrations own the DDL; these classes only map it. A test checks that both agree.
-``Candidate.version`` is SQLAlchemy's version counter: every UPDATE of a candidate checks the
-version it read, so two commands can never both commit a change of the same candidate.
+The tables are described once, in ``store.tables``; these classes only add what the engine needs:
+the JSON columns read and written as Python values, and SQLAlchemy's version counter on
+``Candidate.version`` (every UPDATE of a candidate checks the version it read, so two commands can
+never both commit a change of the same candidate).
 """
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from sqlalchemy import ForeignKey, Integer, String, Text, Float
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped
+
+from store import tables
 
 
 class Base(DeclarativeBase):
-    pass
+    metadata = tables.metadata
 
 
 class Candidate(Base):
-    __tablename__ = "candidates"
+    __table__ = tables.candidates
+    __mapper_args__ = {"version_id_col": tables.candidates.c.version}
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    name: Mapped[str] = mapped_column(String, unique=True)
-    state: Mapped[str] = mapped_column(String)
-    options_json: Mapped[str] = mapped_column("options", Text, default="{}")
-    path_json: Mapped[str] = mapped_column("path", Text, default="[]")
-    version: Mapped[int] = mapped_column(Integer, nullable=False)
-    created_at: Mapped[str] = mapped_column(String)
-    updated_at: Mapped[str] = mapped_column(String)
-    lease_pid: Mapped[int | None] = mapped_column(Integer)
-    lease_host: Mapped[str | None] = mapped_column(String)
-    lease_started: Mapped[float | None] = mapped_column(Float)
-    lease_at: Mapped[str | None] = mapped_column(String)
-    lease_command: Mapped[str | None] = mapped_column(String)
-
-    __mapper_args__ = {"version_id_col": version}
+    id: Mapped[int]
+    name: Mapped[str]
+    state: Mapped[str]
+    version: Mapped[int]
+    created_at: Mapped[str]
+    updated_at: Mapped[str]
+    lease_pid: Mapped[int | None]
+    lease_host: Mapped[str | None]
+    lease_started: Mapped[float | None]
+    lease_at: Mapped[str | None]
+    lease_command: Mapped[str | None]
+    options_json: Mapped[str] = tables.candidates.c.options
+    facts_json: Mapped[str] = tables.candidates.c.facts
+    path_json: Mapped[str] = tables.candidates.c.path
 
     @property
     def options(self) -> dict[str, Any]:
+        """The person's choices (--repo, --quant, --ctx, ...)."""
         return json.loads(self.options_json or "{}")
 
     @options.setter
     def options(self, value: dict[str, Any]) -> None:
         self.options_json = json.dumps(value, sort_keys=True)
+
+    @property
+    def facts(self) -> dict[str, dict[str, Any]]:
+        """What each phase found, keyed by phase name (each value that phase's record as a dict)."""
+        return json.loads(self.facts_json or "{}")
+
+    @facts.setter
+    def facts(self, value: dict[str, dict[str, Any]]) -> None:
+        self.facts_json = json.dumps(value, sort_keys=True)
 
     @property
     def path(self) -> list[str]:
@@ -57,78 +69,72 @@ class Candidate(Base):
 class Step(Base):
     """One journalled unit of work (an advance, a rollback, a run); ``status`` open/done/undone."""
 
-    __tablename__ = "steps"
+    __table__ = tables.steps
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String)
-    from_state: Mapped[str] = mapped_column(String)
-    to_state: Mapped[str] = mapped_column(String)
-    status: Mapped[str] = mapped_column(String)
-    argv: Mapped[str] = mapped_column(Text, default="[]")
-    started_at: Mapped[str] = mapped_column(String)
-    finished_at: Mapped[str | None] = mapped_column(String)
+    id: Mapped[int]
+    candidate_id: Mapped[int]
+    kind: Mapped[str]
+    from_state: Mapped[str]
+    to_state: Mapped[str]
+    status: Mapped[str]
+    argv: Mapped[str]
+    started_at: Mapped[str]
+    finished_at: Mapped[str | None]
 
 
 class UndoRecord(Base):
-    """A file change made by a step, recorded BEFORE the file is written.
+    """A file change made by a step, recorded before the file is written (see ``store.tables``)."""
 
-    ``kind`` says how to undo it by meaning: ``conf_section`` (the section ``key`` of models.conf),
-    ``block`` (a marked block), ``file`` (a whole file owned by the candidate), ``hunk`` (lines changed
-    in a person's file; ``key`` holds its label and the unchanged lines around it). ``before``/``after`` hold that place's text
-    (None = absent). ``state``: pending (recorded, maybe written), undone.
-    """
+    __table__ = tables.undo_records
 
-    __tablename__ = "undo_records"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    step_id: Mapped[int] = mapped_column(ForeignKey("steps.id", ondelete="CASCADE"))
-    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
-    file: Mapped[str] = mapped_column(String)
-    kind: Mapped[str] = mapped_column(String)
-    key: Mapped[str | None] = mapped_column(String)
-    before: Mapped[str | None] = mapped_column(Text)
-    after: Mapped[str | None] = mapped_column(Text)
-    state: Mapped[str] = mapped_column(String)
-    created_at: Mapped[str] = mapped_column(String)
+    id: Mapped[int]
+    step_id: Mapped[int]
+    candidate_id: Mapped[int]
+    file: Mapped[str]
+    kind: Mapped[str]
+    key: Mapped[str | None]
+    before: Mapped[str | None]
+    after: Mapped[str | None]
+    state: Mapped[str]
+    created_at: Mapped[str]
 
 
 class Event(Base):
-    __tablename__ = "events"
+    __table__ = tables.events
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"))
-    at: Mapped[str] = mapped_column(String)
-    kind: Mapped[str] = mapped_column(String)
-    trigger: Mapped[str | None] = mapped_column(String)
-    from_state: Mapped[str | None] = mapped_column(String)
-    to_state: Mapped[str | None] = mapped_column(String)
-    argv: Mapped[str] = mapped_column(Text, default="[]")
-    ok: Mapped[bool] = mapped_column(Integer, default=1)
-    detail: Mapped[str] = mapped_column(Text, default="{}")
+    id: Mapped[int]
+    candidate_id: Mapped[int]
+    at: Mapped[str]
+    kind: Mapped[str]
+    trigger: Mapped[str | None]
+    from_state: Mapped[str | None]
+    to_state: Mapped[str | None]
+    argv: Mapped[str]
+    ok: Mapped[bool]
+    detail: Mapped[str]
 
 
 class GuardResult(Base):
-    __tablename__ = "guard_results"
+    __table__ = tables.guard_results
 
-    candidate_id: Mapped[int] = mapped_column(ForeignKey("candidates.id", ondelete="CASCADE"), primary_key=True)
-    phase: Mapped[str] = mapped_column(String, primary_key=True)
-    name: Mapped[str] = mapped_column(String, primary_key=True)
-    passed: Mapped[bool] = mapped_column(Integer)
-    reason: Mapped[str] = mapped_column(Text)
-    fix: Mapped[str | None] = mapped_column(Text)
-    checked_at: Mapped[str] = mapped_column(String)
+    candidate_id: Mapped[int]
+    phase: Mapped[str]
+    name: Mapped[str]
+    passed: Mapped[bool]
+    reason: Mapped[str]
+    fix: Mapped[str | None]
+    checked_at: Mapped[str]
 
 
 class Measurement(Base):
-    __tablename__ = "measurements"
+    __table__ = tables.measurements
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    candidate_id: Mapped[int | None] = mapped_column(ForeignKey("candidates.id", ondelete="SET NULL"))
-    rig: Mapped[str] = mapped_column(String)
-    backend: Mapped[str] = mapped_column(String)
-    device: Mapped[str] = mapped_column(String)
-    what: Mapped[str] = mapped_column(String)
-    predicted_mib: Mapped[float | None] = mapped_column(Float)
-    measured_mib: Mapped[float | None] = mapped_column(Float)
-    at: Mapped[str] = mapped_column(String)
+    id: Mapped[int]
+    candidate_id: Mapped[int | None]
+    rig: Mapped[str]
+    backend: Mapped[str]
+    device: Mapped[str]
+    what: Mapped[str]
+    predicted_mib: Mapped[float | None]
+    measured_mib: Mapped[float | None]
+    at: Mapped[str]

@@ -7,7 +7,7 @@ into a PlanRequest, so the planner and llama.cpp see one configuration.
 
 Every case is tagged "calibration" or "held-out": the compute-buffer constants in
 llamacpp/planner/compute.py were tuned only on calibration cases; the held-out ones are reported
-separately (DESIGN.md: keep cases aside that no constant was tuned on).
+separately (cases kept aside that no constant was tuned on).
 
 The software GPU is Mesa lavapipe (``Vulkan0``, 2048 MiB, GGML_VK_VISIBLE_DEVICES=0); every run
 uses ``-fit off --no-warmup -lv 4 -lm none`` (``-lm none`` = no mmap: host weights are real
@@ -47,6 +47,17 @@ MODELS: dict[str, dict[str, Any]] = {
     "gemma3-swa": dict(arch="gemma3", n_layer=6, n_embd=256, n_head=4, n_head_kv=1, head_dim=64, n_ff=512,
                        sliding_window=128),
     "deepseek2-mla": dict(arch="deepseek2", nextn_layers=1),
+    # the CUDA recording's own models (``cuda_cases``): a real-sized vocabulary, where the logits
+    # dominate the compute buffer, and two real-sized layers of Llama-3-8B and Qwen3-30B-A3B
+    "llama-vocab32k-q8": dict(arch="llama", n_layer=4, n_embd=256, n_head=4, n_head_kv=2, head_dim=64,
+                              n_ff=768, n_vocab=32000, tied_embeddings=True,
+                              tensor_types={"token_embd.weight": "Q8_0"}),
+    "llama3-8b-shape-2l": dict(arch="llama", n_layer=2, n_embd=4096, n_head=32, n_head_kv=8, head_dim=128,
+                               n_ff=14336, n_vocab=128256, default_type="Q4_K",
+                               tensor_types={"output.weight": "Q6_K"}),
+    "qwen3moe-30b-shape-2l": dict(arch="qwen3moe", n_layer=2, n_embd=2048, n_head=32, n_head_kv=4, head_dim=128,
+                                  n_ff=6144, n_expert=128, n_expert_used=8, n_ff_exp=768, n_vocab=151936,
+                                  default_type="Q4_K", tensor_types={"output.weight": "Q6_K"}),
 }
 
 
@@ -102,6 +113,57 @@ def _cases() -> list[Case]:
 
 
 CASES: list[Case] = _cases()
+
+# The CUDA recording (benchmarks/accuracy_cuda.py) runs these placements on an NVIDIA GPU with
+# ``-fa off`` (its build has no FlashAttention kernels): every case above that runs without
+# FlashAttention (no quantized V cache), once per placement, named without its -fa/-nofa mark
+# (CUDA_NAMES where the recording named it otherwise), less CUDA_LEFT_OUT, plus CUDA_ONLY.
+CUDA_NAMES = {"qwen3moe/q8-np2-nofa-k": "q8k-np2"}
+CUDA_LEFT_OUT = {"deepseek2-mla/np2-ctx8k"}
+CUDA_ONLY: list[tuple[str, str, str]] = [
+    ("llama-gqa", "full-ctx32k", "-c 32768 -ngl 99"),
+    ("llama-vocab32k-q8", "full", "-c 4096 -ngl 99"),
+    ("llama-vocab32k-q8", "ngl2-b1024-ub1024", "-c 8192 -ngl 2 -b 1024 -ub 1024"),
+    ("llama-vocab32k-q8", "np4-ctx16k", "-c 16384 -np 4 -ngl 99"),
+    ("deepseek2-mla", "ctx16k", "-c 16384 -ngl 99"),  # MLA: -ctk q8_0 needs -ctv q8_0, that needs FA
+    ("llama3-8b-shape-2l", "full-ctx8k", "-c 8192 -ngl 99"),
+    ("llama3-8b-shape-2l", "ngl1-output-only", "-c 8192 -ngl 1"),
+    ("llama3-8b-shape-2l", "ub1024-ctx32k-np2", "-c 32768 -np 2 -ngl 99 -b 2048 -ub 1024"),
+    ("llama3-8b-shape-2l", "ot-ffn-cpu", r"-c 8192 -ngl 99 -ot blk\.\d+\.ffn_(up|down|gate)\.=CPU"),
+    ("qwen3moe-30b-shape-2l", "full-ctx8k", "-c 8192 -ngl 99"),
+    ("qwen3moe-30b-shape-2l", "cpumoe-ctx32k", "-c 32768 -ngl 99 --cpu-moe"),
+    ("qwen3moe-30b-shape-2l", "ncpumoe1-ub1024", "-c 8192 -ngl 99 --n-cpu-moe 1 -ub 1024"),
+]
+
+
+def _without_fa(args: tuple[str, ...]) -> tuple[str, ...]:
+    out: list[str] = []
+    it = iter(args)
+    for a in it:
+        if a == "-fa":
+            next(it)
+        else:
+            out.append(a)
+    return tuple(out)
+
+
+def cuda_cases(gpu: str = "CUDA0") -> list[dict[str, Any]]:
+    """The CUDA recording's cases as {id, model, args}: ``-fa off`` added, ``gpu`` named in -ot rules."""
+    seen: set[tuple[str, tuple[str, ...]]] = set()
+    picked: list[tuple[str, str, tuple[str, ...]]] = []
+    for c in CASES:
+        args = _without_fa(c.args)
+        if c.id in CUDA_LEFT_OUT or "-ctv" in args or (c.model, args) in seen:
+            continue
+        seen.add((c.model, args))
+        name = CUDA_NAMES.get(c.id) or re.sub(r"-(no)?fa\b", "", c.id.split("/", 1)[1])
+        picked.append((c.model, name, args))
+    picked += [(model, name, tuple(args.split())) for model, name, args in CUDA_ONLY]
+    order = list(MODELS)
+    picked.sort(key=lambda m: order.index(m[0]))  # stable: grouped by model, each group in table order
+    return [{"id": f"{model}/{name}", "model": model,
+             "args": [a.replace("=Vulkan0", "=" + gpu) for a in args] + ["-fa", "off"]}
+            for model, name, args in picked]
 
 
 def request_for(args: tuple[str, ...]) -> PlanRequest:
@@ -237,7 +299,7 @@ KINDS = ("weights", "kv", "compute")
 
 
 def within(kind: str, predicted: float, measured: float) -> bool:
-    """The targets of issue 4: weights and KV within 1% or 0.1 MiB; compute within 15% (or 0.1 MiB,
+    """The targets: weights and KV within 1% or 0.1 MiB; compute within 15% (or 0.1 MiB,
     the log's resolution matters for buffers of a few hundred KiB)."""
     err = abs(predicted - measured)
     if kind == "compute":

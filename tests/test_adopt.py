@@ -51,10 +51,13 @@ def test_adopt_registers_every_profile_with_its_measured_facts_and_writes_only_o
     assert pipeline["display-names"]["file"] == "benchmarks/evalplus/generate-report.py"
     assert {"client-prompts", "reference-map", "reference-scores", "results", "report"} <= set(pipeline)
 
-    listed = json.loads(onboard("list", "--all", "--json").stdout)
+    listed = json.loads(onboard("list", "--all", "--json").stdout)["candidates"]
     assert sorted((r["name"], r["phase"]) for r in listed) == [(n, "onboarded") for n in sorted(rows)]
-    history = json.loads(onboard("history", "gpt-oss-120b", "--json").stdout)
+    history = json.loads(onboard("history", "gpt-oss-120b", "--json").stdout)["events"]
     assert history[0]["kind"] == "adopted" and history[0]["detail"]["speed_tps"] == 24.5
+    adopted = json.loads(onboard("status", "gpt-oss-120b", "--json").stdout)
+    assert adopted["options"] == {}  # nothing the person chose: what adoption found is its record
+    assert adopted["facts"]["adopt"]["adopted"] is True and adopted["facts"]["adopt"]["speed_tps"] == 24.5
 
     again = json.loads(onboard("adopt", "--json").stdout)
     assert again["registered"] == [] and sorted(again["already_known"]) == sorted(rows)

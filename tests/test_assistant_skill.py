@@ -348,7 +348,7 @@ def walk(tmp_path_factory, llama_server_bin) -> Walk:
         status("test")
         run("advance", name, "--log", str(FIXTURES / "llama-server-logs" / "b11434-cpu-fail-oom-ulimit.log"),
             code=Exit.GUARD)
-        assert "suggestion" in status("test")["options"]
+        assert status("test")["facts"]["test"]["suggestion"]
         run("advance", name)  # launches the real llama-server with the profile
         status("bench-profile")
         run("advance", name)
@@ -371,7 +371,7 @@ def walk(tmp_path_factory, llama_server_bin) -> Walk:
         keep("samplers", "samplers", str(card), "--json")
         keep("samplers", "samplers", str(FIXTURES / "cards" / "qwen3-4b.md"), "--json")
         keep("logs", "logs", "analyze", str(FIXTURES / "llama-server-logs" / "b11434-cpu-fail-oom-ulimit.log"), "--json")
-        launch_log = repo.root / samples["status"][-1]["options"]["test"]["log"]
+        launch_log = repo.root / samples["status"][-1]["facts"]["test"]["run"]["log"]
         keep("logs", "logs", "analyze", str(launch_log), "--json")
         keep("docs", "docs", "check", "--json")
     return Walk(samples, nexts)

@@ -46,9 +46,10 @@ def _repo(tmp_path: Path, *, thinking: bool) -> PhaseContext:
     cards = root / "models" / "documentation" / "CANDIDATES"
     cards.mkdir(parents=True)
     (cards / "README_tiny-llama.md").write_text(CARD.format(repo=REPO_ID, thinking=str(thinking).lower()))
-    options = {"repo": REPO_ID, "quant": "F16",
-               "quant_listing": {"F16": {"files": [{"path": "Tiny-Llama-F16.gguf", "size": model.stat().st_size}]}}}
-    ctx = PhaseContext(name="tiny-llama", root=root, options=options, echo=lambda _s: None)
+    evaluated = {"repo": REPO_ID,
+                 "quant_listing": {"F16": {"files": [{"path": "Tiny-Llama-F16.gguf", "size": model.stat().st_size}]}}}
+    ctx = PhaseContext(name="tiny-llama", root=root, options={"quant": "F16"}, facts_by_phase={"evaluate": evaluated},
+                       phase="bench-profile", echo=lambda _s: None)
     # the production profile, as the profile phase plans it (context 32768), plus the samplers
     # phase's settings and a flag the person added
     from phases.profile import make_plan, profile_from_plan
@@ -99,7 +100,7 @@ def test_thinking_model_gets_reasoning_format_none(tmp_path):
 def test_guard_accepts_the_written_profile_and_names_what_is_wrong(tmp_path):
     ctx = _repo(tmp_path, thinking=True)
     values, _comments, facts = bench_profile.bench_values(ctx)
-    ctx.options["bench_plan"] = facts
+    ctx.facts_of("bench-profile").plan = facts
     assert bench_profile._valid(ctx).passed is False  # not written yet
     _write_bench(ctx, values)
     result = bench_profile._valid(ctx)

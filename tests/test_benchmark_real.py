@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -62,6 +63,7 @@ def bench_repo(tmp_path: Path, gemma_gguf: Path, llama_server_bin: Path) -> tupl
     env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHON": sys.executable, "LLAMA_SERVER": str(llama_server_bin),
            "GGML_VK_VISIBLE_DEVICES": "", "HF_HUB_OFFLINE": "1"}
     env.pop("HUMANEVAL_OVERRIDE_PATH", None)
+    env.pop("ONBOARD_QUIET", None)  # the progress lines are asserted
     return root, env
 
 
@@ -78,6 +80,16 @@ def test_evalplus_scores_real_answers_of_the_real_server_and_the_report_shows_th
     proc = _bench(root, env)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "[4/4] Onboard/3" in proc.stdout  # progress, task by task
+    # and the run as a whole, in the progress style of downloads and server starts (stderr, a line per update)
+    lines = proc.stderr.splitlines()
+    start = [l for l in lines if l.startswith("llama-server start: elapsed ")]
+    assert start and re.fullmatch(r"llama-server start: elapsed [\dhms]+ of at most [\dhms]+: ready after [\d.]+s",
+                                  start[-1]), start
+    bench = [l for l in lines if l.startswith("benchmark: ")]
+    assert re.fullmatch(r"benchmark: 1/4 tasks \(25%\), [\d.]+ tasks/s, [\d.]+ tokens/s, elapsed [\dhms]+, "
+                        r"ETA [\dhms]+: Onboard/0", bench[0]), bench
+    assert re.fullmatch(r"benchmark: 4/4 tasks \(100%\), [\d.]+ tasks/s, [\d.]+ tokens/s, elapsed [\dhms]+, "
+                        r"ETA 0s: all tasks answered", bench[-1]), bench
 
     results = root / "results" / "evalplus" / "bench-gemma"
     summary = json.loads((results / "humaneval.json").read_text())

@@ -329,7 +329,7 @@ def test_the_hub_token_is_sent_to_the_hub_and_nowhere_else(tmp_path):
             return proc
 
         assert run("start", NAME).returncode == 0  # evaluate: remote header of a gated file
-        assert repo.status(NAME)["options"].get("architecture") == "llama"
+        assert repo.status(NAME)["facts"]["evaluate"].get("architecture") == "llama"
         # refused requests: the same gated repo with a wrong token, and a repository that does not exist
         run("start", "other", env_token=wrong)
         assert "gated" in outputs[-1].lower()

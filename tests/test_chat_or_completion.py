@@ -13,6 +13,7 @@ from llamacpp import chat_template as ct
 from llamacpp.errors import BadInput
 from llamacpp.evalplus_run import ClientConfig, client_mode
 from llamacpp.gguf_header import read_header
+from phases.contract import PhaseContext
 from phases.evaluation import chat_verdict
 from tests import gguf_factory
 
@@ -144,7 +145,7 @@ def test_template_flags_put_jinja_before_the_file():
 
 # -- docs --------------------------------------------------------------------------------------------
 def test_client_settings_and_docs_say_completion_only_for_a_base_model(tmp_path):
-    from phases import doc_rows
+    from phases import doc_facts
     from phases.samplers import render_client_block
     from store.models_conf import ModelsConf
 
@@ -158,17 +159,19 @@ def test_client_settings_and_docs_say_completion_only_for_a_base_model(tmp_path)
     conf = ModelsConf.load(tmp_path / "models.conf").with_section(
         "m", {"NAME": "M", "MODEL": str(model.relative_to(tmp_path)), "EXTRA_ARGS": ""}, [])
     (tmp_path / "models.conf").write_text(conf.text)
-    base = doc_rows.model_facts(tmp_path, "m", {"chat": {"kind": "base"}})
+    base = doc_facts.model_facts(tmp_path, "m", {"chat": {"kind": "base"}})
     assert base["tools"] == "No" and base["notes"] == "completion only (base model)"
-    chat = doc_rows.model_facts(tmp_path, "m", {"chat": {"kind": "chat"}})
+    chat = doc_facts.model_facts(tmp_path, "m", {"chat": {"kind": "chat"}})
     assert chat["notes"] is None
 
 
 # -- the test phase's guard ----------------------------------------------------------------------------
-def _ctx(tmp_path, answer, chat_kind="chat"):
-    return SimpleNamespace(name="m", profile_id="m", root=tmp_path,
-                           options={"repo": "owner/M-GGUF", "quant": "Q4_K_M", "chat": {"kind": chat_kind},
-                                    "test": {"launch_ok": True, "answer": answer}})
+def _ctx(tmp_path, run, chat_kind="chat"):
+    """The test phase's context as the engine builds it: the person's quant, evaluate's repository and
+    chat verdict, and the test's run (``run``) as stored."""
+    return PhaseContext(name="m", root=tmp_path, options={"quant": "Q4_K_M"}, phase="test",
+                        facts_by_phase={"evaluate": {"repo": "owner/M-GGUF", "chat": {"kind": chat_kind}},
+                                        "test": {"run": run}})
 
 
 def test_the_guard_fails_template_garbage_and_proposes_the_template_file(tmp_path):
@@ -177,7 +180,7 @@ def test_the_guard_fails_template_garbage_and_proposes_the_template_file(tmp_pat
     problems = ct.judge_answer(GEMMA_CHATML, stopped=False, limit=64, mode="chat", prompt=ct.CHAT_PROMPT)
     answer = {"mode": "chat", "answer": GEMMA_CHATML, "stopped": False, "max_tokens": 64, "tokens": 64,
               "problems": problems, "clean": False}
-    result = _answers_cleanly(_ctx(tmp_path, answer))
+    result = _answers_cleanly(_ctx(tmp_path, {"launch_ok": True, "answer": answer}))
     assert not result.passed and "template tokens in the answer" in result.reason
     assert "--jinja --chat-template-file models/M/chat_template.jinja" in result.fix
 
@@ -187,11 +190,11 @@ def test_the_guard_passes_a_clean_completion_and_a_log_run_elsewhere(tmp_path):
 
     answer = {"mode": "completion", "answer": " a + b\n", "stopped": True, "max_tokens": 64, "tokens": 6,
               "problems": [], "clean": True}
-    result = _answers_cleanly(_ctx(tmp_path, answer, "base"))
+    result = _answers_cleanly(_ctx(tmp_path, {"launch_ok": True, "answer": answer}, "base"))
     assert result.passed and "stopped after 6 tokens" in result.reason
-    given_log = SimpleNamespace(name="m", profile_id="m", root=tmp_path, options={"test": {"log": "x.log"}})
+    given_log = _ctx(tmp_path, {"log": "x.log"})
     assert _answers_cleanly(given_log).passed
-    failed_launch = _ctx(tmp_path, None)
+    failed_launch = _ctx(tmp_path, {"launch_ok": True, "answer": None})
     assert not _answers_cleanly(failed_launch).passed
 
 
@@ -209,8 +212,6 @@ def test_a_template_the_server_refused_is_named_with_the_logs_words(tmp_path):
     error = ("llama-server exited with status 1:\n  0.00.384.652 E common_chat_templates_init: error: parser: "
              "Parser Error: Expected }} (Got })\n  0.00.388.137 E srv  llama_server: exiting due to model loading error")
     assert _template_error({"error": error}) == "common_chat_templates_init: error: parser: Parser Error: Expected }} (Got })"
-    ctx = SimpleNamespace(name="m", profile_id="m", root=tmp_path, options={"repo": "owner/M-GGUF", "quant": "Q4_K_M",
-                                                                            "test": {"launch_ok": False, "error": error}})
-    result = _answers_cleanly(ctx)
+    result = _answers_cleanly(_ctx(tmp_path, {"launch_ok": False, "error": error}))
     assert not result.passed and "Parser Error" in result.reason and "chat_template.jinja" in result.fix
     assert _template_error({"error": "out of memory"}) is None

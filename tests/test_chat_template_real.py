@@ -40,6 +40,18 @@ NAME = "tiny-llama"
 TEMPLATE = "models/Tiny-Llama/chat_template.jinja"
 
 
+def _chat(status: dict) -> dict:
+    """The chat verdict ``status --json`` shows: the profile's (read again from the downloaded file)
+    where it has one, else evaluate's."""
+    facts = status["facts"]
+    return (facts.get("profile") or {}).get("chat") or facts["evaluate"]["chat"]
+
+
+def _answer(status: dict) -> dict:
+    """The test phase's answer to its one question, as ``status --json`` shows it."""
+    return status["facts"]["test"]["run"]["answer"]
+
+
 def test_a_chat_finetune_without_template_gets_the_fix_and_answers_cleanly(tmp_path, llama_server_bin):
     (tmp_path / "hub").mkdir()
     gguf = write_model(tmp_path / "hub" / "Tiny-Llama-Q8_0.gguf", finetune="Instruct", name="Tiny Llama Instruct",
@@ -55,14 +67,14 @@ def test_a_chat_finetune_without_template_gets_the_fix_and_answers_cleanly(tmp_p
     extra = next(line for line in section.splitlines() if line.startswith("EXTRA_ARGS="))
     assert f"--jinja --chat-template-file {TEMPLATE}" in extra
     assert (repo.root / TEMPLATE).read_text() == ct.TEMPLATES["chatml"]
-    assert repo.status(NAME)["options"]["chat"]["family"] == "chatml"
+    assert _chat(repo.status(NAME))["family"] == "chatml"
     repo.onboard("advance", NAME, check=True)  # -> samplers
     repo.onboard("advance", NAME, check=True)  # -> test (the samplers phase kept the template flags)
     assert f"--chat-template-file {TEMPLATE}" in repo.conf.split(f"[{NAME}]\n", 1)[1]
     tested = repo.onboard("advance", NAME, "--skip-bench", timeout=600)
     status = repo.status(NAME)
-    assert "test" in status["options"], tested.stdout + tested.stderr
-    answer = status["options"]["test"]["answer"]
+    assert (status["facts"].get("test") or {}).get("run"), tested.stdout + tested.stderr
+    answer = _answer(status)
     assert answer["mode"] == "chat" and answer["endpoint"] == "/v1/chat/completions", tested.stdout
     assert answer["rendered"].startswith(f"<|im_start|>user\n{ct.CHAT_PROMPT}<|im_end|>\n<|im_start|>assistant\n")
     assert answer["clean"] and not any(t in answer["answer"] for t in ct.TEMPLATE_TOKENS), answer
@@ -107,9 +119,9 @@ def test_the_real_gemma_is_onboarded_as_a_base_model_and_its_test_asks_for_a_com
     onboard("advance", "gemma-3-270m")  # -> test
     tested = onboard("advance", "gemma-3-270m", "--skip-bench").stdout
     status = json.loads(onboard("status", "gemma-3-270m", "--json").stdout)
-    chat = status["options"]["chat"]
+    chat = _chat(status)
     assert chat["kind"] == "base" and chat["card_disagrees"]
-    answer = status["options"]["test"]["answer"]
+    answer = _answer(status)
     assert answer["mode"] == "completion" and answer["endpoint"] == "/completion", tested
     assert answer["clean"] and answer["stopped"], answer
     assert status["phase"] == "docs", tested  # every guard of the test phase held, "answers cleanly" too
@@ -209,7 +221,7 @@ def test_a_template_the_server_refuses_gets_the_family_template_proposed_and_app
     assert (repo.root / TEMPLATE).read_text() == ct.TEMPLATES["chatml"]
     assert f"--jinja --chat-template-file {TEMPLATE}" in repo.conf.split(f"[{NAME}]\n", 1)[1]
     status = repo.status(NAME)
-    answer = status["options"]["test"]["answer"]
+    answer = _answer(status)
     assert answer["clean"] and answer["rendered"].startswith("<|im_start|>user\n"), answer
     assert status["phase"] == "docs", applied.stdout + applied.stderr
 

@@ -109,8 +109,8 @@ def test_twenty_first_commands_at_once_neither_race_nor_duplicate(repo):
         procs = list(pool.map(lambda _: onboard(repo, "adopt", "--json"), range(20)))
     assert all(p.returncode == 0 and "Traceback" not in p.stderr for p in procs), [p.stderr for p in procs if p.returncode]
     listed = onboard(repo, "list", "--all", "--json")
-    assert sorted(__import__("json").loads(listed.stdout), key=lambda r: r["name"]) and \
-        sorted(r["name"] for r in __import__("json").loads(listed.stdout)) == [f"model-{i}" for i in range(6)]
+    assert sorted(json.loads(listed.stdout)["candidates"], key=lambda r: r["name"]) and \
+        sorted(r["name"] for r in json.loads(listed.stdout)["candidates"]) == [f"model-{i}" for i in range(6)]
     reliability.count(FIGURES, "20 first commands at once on a fresh repository: one migration, no duplicate")
 
 
@@ -160,7 +160,7 @@ def test_doctor_reports_then_rebuilds_keeping_the_damaged_file(repo):
     assert [p for p in kept if not p.name.endswith(("-wal", "-shm"))], "the damaged file must be kept"
     listed = onboard(repo, "list", "--all", "--json")
     assert listed.returncode == 0
-    assert sorted(r["name"] for r in __import__("json").loads(listed.stdout)) == [f"model-{i}" for i in range(6)]
+    assert sorted(r["name"] for r in json.loads(listed.stdout)["candidates"]) == [f"model-{i}" for i in range(6)]
     assert onboard(repo, "doctor").returncode == 0
     reliability.count(FIGURES, "damaged page: doctor reports, rebuilds, candidates back")
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from phases import doc_rows
+from phases import doc_facts, doc_lists, doc_rows, doc_style, doc_trees
 from phases.repo_map import build_map
 from store.atomic import read_text
 from store.markdown_doc import parse, split_lines
@@ -67,7 +67,7 @@ def test_facts_come_from_the_tested_profile_its_comments_and_the_gguf_header(tmp
     root = owner_copy(tmp_path)
     (root / MODEL).parent.mkdir(parents=True)
     write_tiny_model(root / MODEL, "qwen3moe")
-    facts = doc_rows.model_facts(root, "qwen3-8b", {"quant": "Q4_K_M", "thinking": True})
+    facts = doc_facts.model_facts(root, "qwen3-8b", {"quant": "Q4_K_M", "thinking": True})
     assert facts["profile"] == "qwen3-8b" and facts["model"] == "Qwen3-8B"
     assert facts["start"] == "./start.sh qwen3-8b" and facts["bench"] == "bench-qwen3-8b"
     assert facts["file"] == MODEL and facts["quant"] == "Q4_K_M" and facts["context"] == "32768"
@@ -87,7 +87,7 @@ def test_an_untested_profile_gives_an_estimate_and_no_memory(tmp_path):
     root = owner_copy(tmp_path, values=values, comments=["NOT YET TESTED: written by onboard (profile phase)",
                                                           "predicted CUDA0: 9800 MiB of 23552 MiB (weights 4700)"],
                       bench=False)
-    facts = doc_rows.model_facts(root, "qwen3-8b", {})
+    facts = doc_facts.model_facts(root, "qwen3-8b", {})
     assert facts["speed"] == "~58 t/s" and facts["vram"] is None
     assert facts["status"] == "untested" and facts["bench"] is None
     assert facts["quant"] == "Q4_K_M"  # from the models/<Model>/<Quant>/ folder when the options lack it
@@ -101,7 +101,7 @@ def test_benchmark_scores_become_percentages_and_the_status_benchmarked(tmp_path
     (results / "humaneval.json").write_text(json.dumps({"profile": "bench-qwen3-8b", "dataset": "humaneval",
                                                         "date": "2026-12-02", "base_pass1": 0.8415,
                                                         "plus_pass1": 0.7866}))
-    facts = doc_rows.model_facts(root, "qwen3-8b", {})
+    facts = doc_facts.model_facts(root, "qwen3-8b", {})
     assert facts["humaneval"] == "84.2%" and facts["humaneval_plus"] == "78.7%"
     assert facts["status"] == "benchmarked"
 
@@ -111,7 +111,7 @@ def test_a_profile_models_conf_lacks_is_bad_input(tmp_path):
 
     root = owner_copy(tmp_path)
     with pytest.raises(BadInput, match=r"no \[nope\] profile"):
-        doc_rows.model_facts(root, "nope", {})
+        doc_facts.model_facts(root, "nope", {})
 
 
 # -- one value in its neighbours' style ------------------------------------------------------------------
@@ -147,13 +147,13 @@ def test_a_profile_models_conf_lacks_is_bad_input(tmp_path):
     (None, ["experts 18-35 (~33 GB)", "-"], "CPU", "TBD"),
 ])
 def test_a_value_is_written_the_way_the_column_writes_its_neighbours(field, neighbours, header, expected):
-    assert doc_rows.style_value(field, FACTS, neighbours, header) == expected
+    assert doc_style.style_value(field, FACTS, neighbours, header) == expected
 
 
 def test_scores_follow_the_column_as_percentages_or_fractions():
     facts = {**FACTS, "humaneval_plus": "78.7%"}
-    assert doc_rows.style_value("humaneval_plus", facts, ["87.2%", "83.5%"]) == "78.7%"
-    assert doc_rows.style_value("humaneval_plus", facts, ["0.872", "0.835"]) == "0.787"
+    assert doc_style.style_value("humaneval_plus", facts, ["87.2%", "83.5%"]) == "78.7%"
+    assert doc_style.style_value("humaneval_plus", facts, ["0.872", "0.835"]) == "0.787"
 
 
 # -- one entry per kind of place, against the owner's own files ---------------------------------------------
@@ -173,7 +173,6 @@ def test_a_table_row_takes_the_tables_columns_backticks_units_and_placeholders(t
     # Model | Profile | Quant | Speed | Context | Use case
     assert lines == ["| Qwen3-8B | `qwen3-8b` | Q4_K_M | 61.3 t/s | 32K | Small thinking model, one GPU |"]
     assert at == p.end_line  # right after the table's last row
-    assert doc_rows.render_entry(p, FACTS, read_text(root / p.file)) == lines
 
     switching = place(root, "switching", "README.md")
     _, lines, _ = _added(root, switching)
@@ -233,7 +232,7 @@ def test_a_status_item_takes_the_mark_and_words_of_a_sibling_in_the_same_state(t
 def test_a_list_item_keeps_context_strategy_and_a_checkbox():
     siblings = ["[x] **GLM-4.7 Flash Q4_K_M** — ~140 t/s, 128K context, single GPU (Strategy A)",
                 "[ ] **GPT-OSS 120B F16** — ~21 t/s, 64K context, large MoE with CPU expert offloading (Strategy D)"]
-    item = doc_rows.list_item_text(siblings, {**FACTS, "bench": None, "description": "small and fast"})
+    item = doc_lists.list_item_text(siblings, {**FACTS, "bench": None, "description": "small and fast"})
     assert item == "[x] **Qwen3-8B Q4_K_M** — 61.3 t/s, 32K context, small and fast (Strategy A)"
 
 
@@ -315,12 +314,12 @@ def test_another_quant_of_a_model_the_tree_shows_gets_its_quant_folder_under_it(
                                         "MODEL": "models/Qwen3-32B/Q4_K_M/Qwen3-32B-Q4_K_M.gguf"})
     facts = {**FACTS, "model": "Qwen3 32B (Q4_K_M)", "file": "models/Qwen3-32B/Q4_K_M/Qwen3-32B-Q4_K_M.gguf"}
     p = place(root, "structure", "README.md")
-    assert not doc_rows.tree_shows(p, facts, read_text(root / p.file))
+    assert not doc_trees.tree_shows(p, facts, read_text(root / p.file))
     new_text, lines, at = _added(root, p, facts)
     assert lines == ["│       ├── Q4_K_M/"]
     assert [line.rstrip("\n") for line in split_lines(new_text)[at - 1:at + 2]] == \
         ["│   └── Qwen3-32B/", "│       ├── Q4_K_M/", "│       └── Q6_K/"]
-    assert doc_rows.tree_shows(p, facts, new_text)
+    assert doc_trees.tree_shows(p, facts, new_text)
     # one line per model and quant: a new line, in the siblings' form
     hierarchy = place(root, "hierarchy", "AI_INSTRUCTIONS.md")
     _, lines, _ = _added(root, hierarchy, facts)

@@ -23,7 +23,8 @@ from tests.test_doc_rows import MODEL, TESTED, TESTED_COMMENTS
 
 NAME = "Qwen3-8B"
 CRLF_FILE = "docs/gpu-strategy-guide.md"
-OPTIONS = {"quant": "Q4_K_M", "thinking": True, "display_name": NAME}
+OPTIONS = {"quant": "Q4_K_M", "thinking": True}
+FACTS = {"evaluate": {"display_name": NAME}}  # what evaluate found in the card
 
 
 class Run:
@@ -50,7 +51,8 @@ class Run:
     def docs(self) -> None:
         step = self.journal.open_step("advance", "benchmark", "docs", ["advance", NAME])
         self.steps.append(step)
-        docs.prepare(PhaseContext(NAME, self.root, dict(OPTIONS), self.journal, step, echo=self.out.append))
+        docs.prepare(PhaseContext(NAME, self.root, dict(OPTIONS), self.journal, step, echo=self.out.append,
+                                  facts_by_phase=dict(FACTS), phase="docs"))
 
     def undo(self):
         back = self.journal.open_step("rollback", "docs", "benchmark", ["rollback", NAME])
@@ -186,14 +188,15 @@ def test_a_repository_without_hand_written_places_gets_generated_blocks(tmp_path
         s.commit()
     journal = Journal(sessions, root, cand.id)
     step = journal.open_step("advance", "benchmark", "docs", [])
-    docs.prepare(PhaseContext(NAME, root, dict(OPTIONS), journal, step, echo=lambda _s: None))
+    docs.prepare(PhaseContext(NAME, root, dict(OPTIONS), journal, step, echo=lambda _s: None, facts_by_phase=dict(FACTS),
+                              phase="docs"))
     readme = (root / "README.md").read_text()
     assert "<!-- BEGIN GENERATED: target-models -->" in readme and "`qwen3-8b`" in readme
 
 
 def test_the_guard_holds_until_the_docs_list_the_model_and_then_passes(run):
     guard = docs.PHASE.guards[0]
-    ctx = PhaseContext(NAME, run.root, dict(OPTIONS), echo=lambda _s: None)
+    ctx = PhaseContext(NAME, run.root, dict(OPTIONS), echo=lambda _s: None, facts_by_phase=dict(FACTS), phase="docs")
     before = guard.check(ctx)
     assert not before.passed and "qwen3-8b is not listed" in before.reason
     run.docs()

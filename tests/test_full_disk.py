@@ -120,8 +120,8 @@ def test_docs_write_fails_after_models_conf_was_written_and_both_stay_as_before(
     assert repo.conf == conf  # EXTRA_ARGS, already written, was undone
     assert temp_files(repo.root) == []
     assert repo.status(NAME)["phase"] == "profile" and db_intact(repo.root)
-    history = json.loads(repo.onboard("history", NAME, "--json", check=True).stdout)
-    assert history[-1]["kind"] != "transition" or history[-1]["to"] != "samplers"
+    history = json.loads(repo.onboard("history", NAME, "--json", check=True).stdout)["events"]
+    assert history[-1]["kind"] != "transition" or history[-1]["to_phase"] != "samplers"
     again = repo.onboard("advance", NAME)
     assert again.returncode == 0, again.stdout + again.stderr
     assert "--temp 0.6" in repo.conf and "<!-- BEGIN onboard: tiny-llama -->" in (repo.root / CLIENT_SETTINGS).read_text()

@@ -82,3 +82,34 @@ def test_bad_input_is_exit_6_with_file_line_field(run, tmp_path: Path) -> None:
     assert "Traceback" not in result.output
     result = run("hardware", "--device", "CUDA0:22000")
     assert result.exit_code == 6 and "expected NAME=MiB" in result.stderr and "fix:" in result.stderr
+
+
+def test_workers_are_shown_with_endpoint_usable_memory_and_whether_they_answer(run, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as up, socket.socket() as gone:
+        up.bind(("127.0.0.1", 0))
+        up.listen(1)
+        gone.bind(("127.0.0.1", 0))  # bound, never listening: a worker that is down
+        alive, down = (f"127.0.0.1:{s.getsockname()[1]}" for s in (up, gone))
+        rig = tmp_path / "rig.toml"
+        rig.write_text(f'name = "spans machines"\n[host]\nram_mib = 8192\n[[rpc]]\nendpoint = "{alive}"\n'
+                       f'usable_mib = 11000\n[[rpc]]\nendpoint = "{down}"\nusable_mib = 7000\n')
+        data = json.loads(run("hardware", "--rig", str(rig), "--json", "--probe-timeout", "1").stdout)
+        text = run("hardware", "--rig", str(rig), "--probe-timeout", "1").stdout
+    assert [(w["device"], w["endpoint"], w["buffer"], w["usable_mib"], w["reachable"]) for w in data["workers"]] == [
+        ("RPC0", alive, f"RPC0[{alive}]", 11000, True), ("RPC1", down, f"RPC0[{down}]", 7000, False)]
+    assert data["workers"][0]["declared_at"] == f"{rig}:5" and "refused" in data["workers"][1]["error"]
+    assert [d["name"] for d in data["devices"]] == ["RPC0", "RPC1"]
+    lines = text.splitlines()
+    assert "workers (rpc-server, in --rpc order):" in text
+    assert any(l.split()[:5] == ["RPC0", alive, "usable", "11,000", "MiB"] and "reachable" in l for l in lines)
+    port = down.rsplit(":", 1)[1]
+    assert any(l.split()[:2] == ["RPC1", down] and "NOT reachable" in l
+               and f"start it there: rpc-server -H 0.0.0.0 -p {port}" in l for l in lines), text
+
+
+def test_a_rig_without_workers_shows_none(run) -> None:
+    data = json.loads(run("hardware", "--rig", str(REFERENCE), "--json").stdout)
+    assert data["workers"] == []
+    assert "workers" not in run("hardware", "--rig", str(REFERENCE)).stdout

@@ -368,7 +368,9 @@ def test_truncated_metadata_is_corrupt_not_a_traceback(tmp_path) -> None:
     quant = Quant("Q8_0", [QuantFile(shards[0].name, 200), QuantFile(shards[1].name, shards[1].stat().st_size)],
                   split_count=2)
     problems = check_files_present(quant, tmp_path)
-    assert problems == [f"corrupt: {shards[0]}: metadata unreadable (truncated metadata)"]
+    # the header reader's own check: the counts at the start need more bytes than the file has
+    assert len(problems) == 1 and problems[0].startswith(f"corrupt: {shards[0]}: metadata unreadable (byte 24: ")
+    assert "truncated" in problems[0] and problems[0].endswith("(file is 200 bytes))")
 
 
 def test_local_quants_reads_the_disk_offline(tiny_repo, tmp_path) -> None:
@@ -383,3 +385,69 @@ def test_local_quants_reads_the_disk_offline(tiny_repo, tmp_path) -> None:
     assert f16.split_count == 3
     assert f16.total_bytes == sum(tiny_repo[f.path_in_repo].stat().st_size for f in f16.files)
     assert local_quants(tmp_path / "absent") == []
+
+
+@pytest.mark.parametrize(("n_kv", "key_len", "says"), [
+    (1 << 17, 8, "metadata count 131072 is absurd (limit 65536)"),
+    (1, 1 << 25, "string length 33554432 is absurd"),
+])
+def test_the_check_reads_split_keys_with_the_header_readers_limits(tmp_path, n_kv, key_len, says) -> None:
+    """One GGUF walker: a shard's split.* keys are read by the header reader itself, so the strictest
+    limits apply here too (a count or a length within what a looser walker allowed is still refused)."""
+    import struct
+
+    shard = tmp_path / "M-Q8_0-00001-of-00002.gguf"
+    header = b"GGUF" + struct.pack("<IQQ", 3, 0, n_kv) + struct.pack("<Q", key_len)
+    shard.write_bytes(header + b"\0" * (4096 - len(header)))
+    quant = Quant("Q8_0", [QuantFile(shard.name, 4096)], split_count=2)
+    problems = check_files_present(quant, tmp_path)
+    assert problems[0].startswith(f"corrupt: {shard}: metadata unreadable (byte ") and says in problems[0]
+
+
+def test_split_keys_stop_at_the_last_one_needed(tmp_path) -> None:
+    shards = write_split_model(tmp_path / "M-Q8_0.gguf", "llama", n_shards=2)
+    assert read_split_keys(shards[0]) == {"split.no": 0, "split.count": 2, "split.tensors.count":
+                                          read_split_keys(shards[1])["split.tensors.count"]}
+    # a damaged tensor table after the metadata does not matter to the split check: it is not read
+    import io
+
+    from llamacpp.gguf_header import GGUFFormatError, read_shard_header
+
+    def whole(data: bytes):
+        return read_shard_header(io.BytesIO(data), source="shard 2", size=len(data))
+
+    data = bytearray(shards[1].read_bytes())
+    first = whole(bytes(data)).tensors[0].name.encode()
+    at = data.index(first, data.rindex(b"split.tensors.count")) + len(first)  # the tensor's n_dims
+    data[at:at + 4] = (99).to_bytes(4, "little")
+    shards[1].write_bytes(bytes(data))
+    with pytest.raises(GGUFFormatError, match="n_dims 99"):
+        whole(bytes(data))
+    assert read_split_keys(shards[1])["split.count"] == 2
+
+
+def test_download_progress_is_onboards_one_line_for_the_missing_bytes(hub_factory, tiny_repo, tmp_path,
+                                                                       capsys, monkeypatch) -> None:
+    """progress=True: onboard's progress line (llamacpp.progress) on stderr, counting what is fetched
+    of what was missing (a continued partial file's bytes on disk are not counted as fetched), and no
+    second bar from huggingface_hub."""
+    monkeypatch.delenv("ONBOARD_QUIET", raising=False)
+    hub_factory({"me/Tiny-Llama-GGUF": tiny_repo})
+    quant = find_quant(list_quants("me/Tiny-Llama-GGUF"), "F16")
+    target = tmp_path / "F16"
+    first = tiny_repo[quant.files[0].path_in_repo].read_bytes()
+    target.mkdir()
+    (target / quant.files[0].path_in_repo).parent.mkdir(parents=True, exist_ok=True)
+    (target / quant.files[0].path_in_repo).write_bytes(first[:len(first) // 2])  # a killed earlier run
+    missing = quant.total_bytes - len(first) // 2
+    capsys.readouterr()
+    download_quant("me/Tiny-Llama-GGUF", quant, target, progress=True)
+    assert check_files_present(quant, target) == []
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines and all(line.startswith("download: ") for line in lines), lines
+    mib = missing / 2**20
+    assert lines[-1].startswith(f"download: {mib:.1f}/{mib:.1f} MiB (100%), ") and "MiB/s" in lines[-1]
+
+    capsys.readouterr()
+    download_quant("me/Tiny-Llama-GGUF", quant, target, progress=True)  # all there: nothing to fetch, no line
+    assert capsys.readouterr().err.strip() == ""

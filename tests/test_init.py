@@ -95,7 +95,7 @@ def test_a_candidate_starts_in_the_new_repository(tmp_path: Path) -> None:
     proc = onboard("--root", str(repo), "start", "gemma-3-270m")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     status = json.loads(onboard("--root", str(repo), "status", "gemma-3-270m", "--json").stdout)
-    assert status["phase"] == "evaluate" and status["options"]["quants"] == ["Q4_K_M"]
+    assert status["phase"] == "evaluate" and status["facts"]["evaluate"]["quants"] == ["Q4_K_M"]
 
 
 def test_init_defaults_to_the_current_directory_or_the_root_option(tmp_path: Path) -> None:

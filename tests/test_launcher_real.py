@@ -60,7 +60,9 @@ def _argv(binary: Path, model: Path, ctx: str = "1024", extra: list[str] = FAST)
 
 
 def test_gemma_comes_up_measures_speed_and_keeps_the_log(llama_server_bin: Path, gemma_gguf: Path,
-                                                         tmp_path: Path) -> None:
+                                                         tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ONBOARD_QUIET", raising=False)
     states: list[str] = []
     log = tmp_path / ".onboard" / "logs" / "gemma-test.log"
     result = launch(_argv(llama_server_bin, gemma_gguf), log_path=log, n_predict=16, health_timeout=120,
@@ -77,10 +79,26 @@ def test_gemma_comes_up_measures_speed_and_keeps_the_log(llama_server_bin: Path,
     assert "offloaded 0/19 layers to GPU" in text  # -lv 4 output the analyser relies on
     assert "eval time" in text  # the timing lines the log analyser reads
     assert bool(result.memory_samples) != bool(result.memory_note)
+    # the wait for /health as progress lines on stderr: what the log says is loading, elapsed of the timeout
+    lines = [l for l in capsys.readouterr().err.splitlines() if l.startswith("llama-server start: ")]
+    assert re.fullmatch(r"llama-server start: elapsed \d+s of at most 2m00s: ready after [\d.]+s", lines[-1]), lines
+    notes = [l.split(": ", 2)[2] for l in lines[:-1]]
+    known = ("starting", "loading", "opening gemma-3-270m-it-Q4_K_M.gguf", "reading gemma-3-270m-it-Q4_K_M.gguf's "
+             "metadata", "loading model tensors (235.16 MiB)", "building the context (KV cache, compute buffers)",
+             "starting the slots", "listening")
+    assert notes and all(n in known for n in notes), notes
+    assert len(lines) <= len(known) + 1  # a line per new stage (and one per 10 s of one), not one per poll
+    # ONBOARD_QUIET: none
+    monkeypatch.setenv("ONBOARD_QUIET", "1")
+    quiet = launch(_argv(llama_server_bin, gemma_gguf), log_path=tmp_path / "quiet.log", measure=False,
+                   health_timeout=120)
+    assert quiet.ready and "llama-server start:" not in capsys.readouterr().err
 
 
 def test_truncated_gguf_is_an_early_exit_with_the_logs_reason(llama_server_bin: Path, gemma_gguf: Path,
-                                                              tmp_path: Path) -> None:
+                                                              tmp_path: Path, capsys: pytest.CaptureFixture,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ONBOARD_QUIET", raising=False)
     broken = tmp_path / "gemma-truncated.gguf"
     with gemma_gguf.open("rb") as src, broken.open("wb") as dst:
         dst.write(src.read(40 * 2**20))  # header and tensor table intact, data cut short
@@ -91,6 +109,8 @@ def test_truncated_gguf_is_an_early_exit_with_the_logs_reason(llama_server_bin: 
     assert result.error.startswith(f"llama-server exited with status {result.exit_status}:")
     assert "corrupted or incomplete" in result.error
     assert "corrupted or incomplete" in (tmp_path / "broken.log").read_text()
+    shown = capsys.readouterr().err.splitlines()
+    assert f"ended before it was ready (status {result.exit_status})" in shown[-1], shown
 
 
 def test_real_out_of_memory_with_an_address_space_limit(llama_server_bin: Path, gemma_gguf: Path,

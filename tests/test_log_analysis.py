@@ -154,6 +154,19 @@ EXPECTED: dict[str, dict] = {
     "b11434-cpu-fail-oom-ulimit.log": expect(oom=True, oom_phase="kv_cache", oom_device="CPU", oom_asked_mib=8192.0),
     "b11434-cpu-fail-truncated.log": expect(fatal_error=TRUNCATED),
     "b11434-under-qemu-haswell.log": expect(prompt_tps=4.93, gen_tps=3.36),  # runs on the older CPU
+    # two real rpc-server workers (RPC0, RPC1) beside lavapipe's Vulkan0, -ts 1,1,1: llama.cpp names
+    # both workers' buffers RPC0[host:port] (the buffer type of the RPC backend, one per endpoint)
+    "vk-rpc2-tiny-llama-gqa-ts111.log": expect(
+        build=B11434, devices=LAVAPIPE + [
+            {"id": "RPC0", "name": "127.0.0.1:57567", "free_mib": 24105, "total_mib": 24105},
+            {"id": "RPC1", "name": "127.0.0.1:50457", "free_mib": 24105, "total_mib": 24105}],
+        model_buffers_mib={"RPC0[127.0.0.1:50457]": 11.51, "RPC0[127.0.0.1:57567]": 11.51, "Vulkan0": 0.25,
+                           "Vulkan_Host": 0.25},
+        kv_buffers_mib={"RPC0[127.0.0.1:50457]": 4.00, "RPC0[127.0.0.1:57567]": 4.00},
+        compute_buffers_mib={"RPC0[127.0.0.1:57567]": 41.05, "RPC0[127.0.0.1:50457]": 31.04, "Vulkan0": 0.04,
+                             "CPU": 26.07},
+        output_buffers_mib={"Vulkan_Host": 0.00}, n_ctx=4096, type_k="f16", type_v="f16", layers_offloaded="5/5",
+        graph_nodes=133, graph_splits=4),
     # --- in-process builds ----------------------------------------------------------------------
     "xllamacpp-tiny-llama.log": expect(build="b0-unknown", prompt_tps=1657.32, gen_tps=97.60),  # build_info only
     "xllamacpp-http-tiny-qwen3moe-lv4.log": expect(
@@ -326,6 +339,21 @@ def test_jsonl_message_with_embedded_newlines_is_split():
 
 
 # --- loads, contexts, dry runs -----------------------------------------------------------------
+
+def test_rpc_worker_buffers_keep_the_name_the_log_prints_and_map_to_their_device():
+    """A plan names an RPC worker's buffers as llama.cpp does (``RPC0[host:port]``); the report keeps
+    that name, per worker, and the device list gives each worker's endpoint, so a caller maps every
+    buffer to its device (RPC0 or RPC1) with nothing but the report."""
+    report = analyze_file(LOGS / "vk-rpc2-tiny-llama-gqa-ts111.log")
+    buffer_of = {f"RPC0[{d['name']}]": d["id"] for d in report.devices if d["id"].startswith("RPC")}
+    assert buffer_of == {"RPC0[127.0.0.1:57567]": "RPC0", "RPC0[127.0.0.1:50457]": "RPC1"}
+    for table in (report.model_buffers_mib, report.kv_buffers_mib, report.compute_buffers_mib):
+        assert set(buffer_of) <= set(table)
+    per_device = {buffer_of[name]: mib for name, mib in report.compute_buffers_mib.items() if name in buffer_of}
+    assert per_device == {"RPC0": 41.05, "RPC1": 31.04}
+    said = diagnose(report)
+    assert any(line.startswith("RPC0[127.0.0.1:57567]: ") and "compute 41 MiB" in line for line in said), said
+
 
 def test_fit_dry_run_counts_once_even_without_the_fit_markers():
     """The real load replaces the dry run both through the fit window and through the rule that a

@@ -141,7 +141,7 @@ def conf(case: str, edit: Edit, line: str, field_: str | None = None, *, everywh
             Row("models.conf", case, "profile", f, edit, ("status", NAME, "--check"), line, field_,
                 outcome="shown", says="[FAIL] profile parses", fixed_says="[ok  ] profile parses"),
             Row("models.conf", case, "profile", f, edit, ("advance", NAME), line, field_, outcome="guard",
-                says="[fail] profile parses"),
+                says="[FAIL] profile parses"),
         ]
     return rows
 
@@ -250,7 +250,7 @@ def candidate(repo: WorkflowRepo) -> dict | None:
         return None
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    return {"phase": data["phase"], "options": data["options"]}
+    return {"phase": data["phase"], "options": data["options"], "facts": data["facts"]}
 
 
 def start_sh(root: Path, argv: tuple[str, ...], env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -309,11 +309,11 @@ def test_malformed_input(row: Row, states, tmp_path):
     assert snapshot(root) == before
     assert path.read_bytes() == bad
     assert not list(root.rglob("*.onboard-tmp")) and not list(tmp_path.rglob("*.onboard-tmp"))
-    ingested = row.outcome == "guard" and row.kind == "log"  # a log that was read is recorded in options
+    ingested = row.outcome == "guard" and row.kind == "log"  # a log that was read is recorded in the test's facts
     if cand_before is not None:
         after = candidate(repo)
-        assert (after["phase"], after["options"] if not ingested else None) == \
-            (cand_before["phase"], cand_before["options"] if not ingested else None)
+        kept = ("options", "facts") if not ingested else ()
+        assert (after["phase"], [after[k] for k in kept]) == (cand_before["phase"], [cand_before[k] for k in kept])
 
     # the person puts the file right: the same command goes through
     path.write_bytes(good)
@@ -323,7 +323,7 @@ def test_malformed_input(row: Row, states, tmp_path):
     assert "error:" not in again.stderr, again.stderr
     assert row.fixed_says is None or row.fixed_says in again.stdout, again.stdout
     if row.argv[0] == "start":  # a refused start is no start: once the card is right it evaluates
-        assert candidate(repo) is not None and candidate(repo)["options"]["architecture"] == "llama"
+        assert candidate(repo) is not None and candidate(repo)["facts"]["evaluate"]["architecture"] == "llama"
     reliability.count(SECTION, f"{row.kind}: {row.case}")
 
 

@@ -129,15 +129,6 @@ def test_add_list_item_same_bullet_or_next_number_after_continuations():
     assert md.add_list_item(star, md.parse(star).lists[0], "c") == "* a\n* b\n* c\n\ntext\n"
 
 
-def test_add_fence_line_inside_the_fence_only():
-    doc = md.parse(TRICKY)
-    fence = doc.fences[0]
-    new = md.add_fence_line(TRICKY, fence, "| new | line |", 8)
-    _only_inserted(TRICKY, new, 9, ["| new | line |"])
-    with pytest.raises(ValueError):
-        md.add_fence_line(TRICKY, fence, "x", fence.last_line)  # after the closing fence
-
-
 def test_insert_lines_uses_the_neighbours_line_ending():
     text = "a\r\nb\r\n"
     assert md.insert_lines(text, 1, ["x", "y"]) == "a\r\nx\r\ny\r\nb\r\n"

@@ -145,9 +145,9 @@ def test_a_downloaded_model_is_onboarded_offline_from_an_original_models_card(tm
     assert "model files: models/Qwen3-8B/ on disk, no hub repository" in out
     assert "header: local file models/Qwen3-8B/" in out
     assert "F16" in out and "Q8_0" in out and "Fit table" in out
-    options = repo.status("qwen3-8b")["options"]
-    assert options["repo"] == "local:Qwen3-8B" and options["repo_source"] == "local files"
-    assert options["quant_listing"]["Q8_0"]["files"][0]["path"] == "Qwen3-8B-Q8_0-00001-of-00003.gguf"
+    evaluated = repo.status("qwen3-8b")["facts"]["evaluate"]
+    assert evaluated["repo"] == "local:Qwen3-8B" and evaluated["repo_source"] == "local files"
+    assert evaluated["quant_listing"]["Q8_0"]["files"][0]["path"] == "Qwen3-8B-Q8_0-00001-of-00003.gguf"
 
     chosen = repo.onboard("advance", "qwen3-8b", "--quant", "Q8_0")
     assert chosen.returncode == 0, chosen.stdout + chosen.stderr
@@ -216,12 +216,12 @@ def test_refresh_follows_a_repo_added_to_the_card_later(tmp_path):
         path = write_card(repo.root, "qwen3-8b", QWEN_ORIGINAL)
         tiny_local_models(repo.root)
         repo.onboard("start", "qwen3-8b", check=True)
-        assert repo.status("qwen3-8b")["options"]["repo"] == "local:Qwen3-8B"
+        assert repo.status("qwen3-8b")["facts"]["evaluate"]["repo"] == "local:Qwen3-8B"
         path.write_text(QWEN_ORIGINAL.replace("license: apache-2.0\n", "license: apache-2.0\ngguf_repo: me/Qwen3-8B-GGUF\n"))
         refreshed = repo.onboard("advance", "qwen3-8b", "--refresh")
         assert refreshed.returncode in (0, 1), refreshed.stdout + refreshed.stderr
-        options = repo.status("qwen3-8b")["options"]
-        assert options["repo"] == "me/Qwen3-8B-GGUF" and options["repo_source"] == "gguf_repo"
+        evaluated = repo.status("qwen3-8b")["facts"]["evaluate"]
+        assert evaluated["repo"] == "me/Qwen3-8B-GGUF" and evaluated["repo_source"] == "gguf_repo"
         assert hub.requests  # now the hub is asked
 
 
@@ -253,7 +253,7 @@ def test_the_real_gemma_already_downloaded_goes_through_test_with_no_hub(tmp_pat
     speed = next(line for line in section.splitlines() if line.startswith("SPEED="))
     assert "estimated" not in speed and float(speed[6:].split()[0]) > 0
     assert "MODEL=models/gemma-3-270m-it/Q4_K_M/gemma-3-270m-it-Q4_K_M.gguf" in section
-    history = json.loads(repo.onboard("history", "gemma-3-270m-it", "--json", check=True).stdout)
+    history = json.loads(repo.onboard("history", "gemma-3-270m-it", "--json", check=True).stdout)["events"]
     assert all(h["ok"] for h in history if h["kind"] in ("start", "transition"))
 
 

@@ -81,7 +81,7 @@ def test_adopted_repository_onboards_a_model_offline_and_undoes_it_byte_for_byte
     adopted = json.loads(onboard("adopt", "--json").stdout)
     assert sorted(r["profile"] for r in adopted["registered"]) == ["glm-4.5-air", "gpt-oss-120b", "qwen3-32b",
                                                                   "qwen3-coder-30b"]
-    listed = json.loads(onboard("list", "--all", "--json").stdout)
+    listed = json.loads(onboard("list", "--all", "--json").stdout)["candidates"]
     assert {r["phase"] for r in listed} == {"onboarded"} and len(listed) == 4
     assert tracked_bytes(root) == original, "adopt writes only under .onboard/"
     assert json.loads(onboard("adopt", "--json").stdout)["registered"] == []  # safe to run twice

@@ -6,7 +6,7 @@ with its flags and model (cuda-cases.json). Here every recorded case is predicte
 make_plan and compared with the buffers analyze_log() reads from its log, so a planner change that
 breaks the CUDA figures fails CI although CI has no GPU.
 
-Targets (issue 4): weights and KV per device within 1% (or 0.1 MiB); compute within 15% (or
+Targets: weights and KV per device within 1% (or 0.1 MiB); compute within 15% (or
 0.1 MiB); the layer count offloaded as llama.cpp reports it. A configuration the planner refuses
 (BadInput) must be one llama-server refused too.
 
@@ -66,3 +66,28 @@ def test_planner_matches_recorded_gpu_buffers(case: dict[str, Any], model_dir: P
     assert not bad_memory, bad_memory
     bad_compute = [r for r in result["rows"] if r["kind"] == "compute" and not r["ok"]]
     assert not bad_compute, bad_compute
+
+
+def test_cuda_cases_are_the_planner_cases_without_flash_attention() -> None:
+    """The CUDA recording's case list comes from tests/planner_cases.py, the one place cases live:
+    each planner case that runs without FlashAttention once, with ``-fa off`` and the GPU named in
+    its -ot rules, plus the placements only the CUDA recording has."""
+    from tests.planner_cases import CASES, CUDA_ONLY, MODELS, cuda_cases
+
+    cases = cuda_cases("CUDA3")
+    ids = [c["id"] for c in cases]
+    assert len(ids) == len(set(ids))
+    only = {f"{m}/{n}" for m, n, _ in CUDA_ONLY}
+    planner = {(c.model, tuple(a for a in c.args if a not in ("-fa", "on", "off"))) for c in CASES}
+    def placement(c: dict) -> tuple[str, tuple[str, ...]]:
+        return c["model"], tuple(a.replace("=CUDA3", "=Vulkan0") for a in c["args"][:-2])
+
+    for c in cases:
+        assert c["model"] in MODELS and c["args"][-2:] == ["-fa", "off"] and c["args"].count("-fa") == 1, c
+        assert "-ctv" not in c["args"] and not any(a.endswith("=Vulkan0") for a in c["args"]), c
+        if c["id"] not in only:  # the same placement as a planner case
+            assert placement(c) in planner, c
+    assert any(a.endswith("=CUDA3") for c in cases for a in c["args"])
+    # every placement of the planner cases that needs no FlashAttention is recorded
+    covered = {placement(c) for c in cases}
+    assert {p for p in planner if "-ctv" not in p[1]} - covered <= {("deepseek2-mla", ("-c", "8192", "-np", "2", "-ngl", "99"))}

@@ -2,7 +2,7 @@
 placements on a real llama-server (software GPU: Mesa lavapipe as Vulkan0), comparing the
 per-device buffers it prints with make_plan's prediction.
 
-Targets (issue 4): weights and KV per device within 1% (or 0.1 MiB); compute within 15%.
+Targets: weights and KV per device within 1% (or 0.1 MiB); compute within 15%.
 Compute constants were tuned on the "calibration" cases only; "held-out" cases are never tuned on
 (tests/planner_cases.py). The same runner feeds benchmarks/accuracy_vs_llama.py.
 """

@@ -35,7 +35,7 @@ def test_a_hand_written_section_with_the_candidates_id_is_refused_before_anythin
     proc = repo.onboard("start", "Qwen-7B")
     assert proc.returncode == 6 and "models.conf:2: section [qwen-7b] exists" in proc.stderr, proc.stderr
     assert "--profile-id" in proc.stderr
-    assert json.loads(repo.onboard("list", "--all", "--json").stdout) == []
+    assert json.loads(repo.onboard("list", "--all", "--json").stdout) == {"candidates": []}
     ok = repo.onboard("start", "Qwen-7B", "--profile-id", "qwen-7b-new", check=True)
     assert ok.returncode == 0
     repo.onboard("advance", "Qwen-7B", "--quant", "Q8_0", check=True)
@@ -50,7 +50,7 @@ def test_names_that_slug_to_one_id_cannot_share_a_profile(repo):
         _card(repo, other)
         proc = repo.onboard("start", other)
         assert proc.returncode == 6 and "candidate tiny-llama's already" in proc.stderr, proc.stderr
-    names = [r["name"] for r in json.loads(repo.onboard("list", "--all", "--json").stdout)]
+    names = [r["name"] for r in json.loads(repo.onboard("list", "--all", "--json").stdout)["candidates"]]
     assert names == ["tiny-llama"]
     reliability.count(FIGURES, "names differing in case or a trailing '-': refused, no shared profile", 2)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from phases import profile_lessons
 from phases import profile_references as refs
 from phases.contract import PhaseContext
 from phases.profile import make_plan, show_references
@@ -158,9 +159,10 @@ def _repo(tmp_path: Path, arch: str, *, conf: str | None = CONF, lessons: str | 
     if lessons is not None:
         (root / "docs").mkdir()
         (root / "docs" / "lessons_learned.md").write_text(lessons)
-    options = {"repo": repo_id, "quant": "F16",
-               "quant_listing": {"F16": {"files": [{"path": model.name, "size": model.stat().st_size}]}}}
-    return PhaseContext(name=f"tiny-{arch}", root=root, options=options, echo=lambda _s: None)
+    evaluated = {"repo": repo_id,
+                 "quant_listing": {"F16": {"files": [{"path": model.name, "size": model.stat().st_size}]}}}
+    return PhaseContext(name=f"tiny-{arch}", root=root, options={"quant": "F16"},
+                        facts_by_phase={"evaluate": evaluated}, phase="profile", echo=lambda _s: None)
 
 
 def _facts(ctx: PhaseContext) -> refs.PlanFacts:
@@ -252,7 +254,7 @@ def test_lessons_that_match_the_architecture_kind_and_flags_with_their_lines(tmp
     ctx = _repo(tmp_path, "gemma3")
     facts = _facts(ctx)
     assert facts.swa and not facts.moe
-    found = refs.pitfalls(ctx.root, refs.PlanFacts(arch="gemma3", swa=True, strategy="B",
+    found = profile_lessons.pitfalls(ctx.root, refs.PlanFacts(arch="gemma3", swa=True, strategy="B",
                                                    args=("-ts", "3,2", "-fa", "on", "-ctk", "q8_0", "-ctv", "q8_0")))
     by_line = {p.line: p for p in found}
     assert sorted(by_line) == [8, 11, 15]
@@ -264,7 +266,7 @@ def test_lessons_that_match_the_architecture_kind_and_flags_with_their_lines(tmp
                                 "llama-server refuses the pair otherwise.")
     assert by_line[15].matched == ("-ts",) and by_line[15].at == "docs/lessons_learned.md:15"
     # a MoE plan with expert rules gets the MoE lessons, not the Gemma ones
-    moe = refs.pitfalls(ctx.root, refs.PlanFacts(arch="qwen3moe", moe=True, args=("-ot", "x=CPU")))
+    moe = profile_lessons.pitfalls(ctx.root, refs.PlanFacts(arch="qwen3moe", moe=True, args=("-ot", "x=CPU")))
     assert [(p.line, p.matched) for p in moe] == [(4, ("MoE", "-ot")), (5, ("MoE",))]
 
 
@@ -280,7 +282,7 @@ def test_the_profile_phase_prints_and_stores_them(tmp_path):
     assert lines[1].startswith("  [qwen3-30b] strategy C, 24.5 t/s, GPU0 21.8 GB, GPU1 14.2 GB (same kind (MoE")
     assert "Lessons from docs/lessons_learned.md that apply:" in lines
     assert "  docs/lessons_learned.md:4: MoE models: Keep attention and KV on the GPU" in text
-    stored = ctx.options["references"]
+    stored = ctx.facts_of("profile").references
     assert [n["id"] for n in stored["nearest"]] == ["qwen3-30b", "glm-air", "llama-8b"]
     assert stored["nearest"][0]["memory_gb"] == {"GPU0": 21.8, "GPU1": 14.2}
     assert stored["lessons"][0] == {"at": "docs/lessons_learned.md:4", "heading": "MoE models", "matched": ["MoE"]}
@@ -291,10 +293,10 @@ def test_a_template_repository_shows_nothing(tmp_path):
     ctx = _repo(tmp_path, "llama", conf=template, lessons=None)
     lines: list[str] = []
     ctx.echo = lines.append
-    ctx.options["references"] = {"nearest": [], "lessons": []}  # from an earlier plan: forgotten
+    ctx.facts_of("profile").references = {"nearest": [], "lessons": []}  # from an earlier plan: forgotten
     plan, _rig, header = make_plan(ctx)
     show_references(ctx, plan, header)
-    assert lines == [] and "references" not in ctx.options
+    assert lines == [] and ctx.facts_of("profile").references is None
 
 
 def test_an_unreadable_lessons_file_is_a_warning_naming_it(tmp_path):
@@ -327,7 +329,7 @@ def test_through_the_cli_the_plan_is_printed_with_them_and_status_json_has_them(
     assert "Your tested profiles nearest to this one:\n  [qwen-7b] strategy ?, 41.2 t/s, memory not recorded" in out
     assert "Lessons from docs/lessons_learned.md that apply:\n  docs/lessons_learned.md:4: Llama: llama models" in out
     assert "nothing to see" not in out
-    stored = status["options"]["references"]
+    stored = status["facts"]["profile"]["references"]
     assert [n["id"] for n in stored["nearest"]] == ["qwen-7b"] and stored["nearest"][0]["speed_tps"] == 41.2
     assert stored["lessons"] == [{"at": "docs/lessons_learned.md:4", "heading": "Llama", "matched": ["llama", "-fa"]}]
 
@@ -361,9 +363,10 @@ def test_the_owners_repository_four_profiles_and_their_lessons(tmp_path, crlf_fi
     model.parent.mkdir(parents=True)
     write_tiny_model(model, "gemma3")
     ctx = PhaseContext(name="tiny-gemma3", root=root, echo=(lines := []).append,
-                       options={"repo": "test-org/Tiny-gemma3-GGUF", "quant": "F16",
-                                "quant_listing": {"F16": {"files": [{"path": model.name,
-                                                                     "size": model.stat().st_size}]}}})
+                       options={"quant": "F16"}, phase="profile",
+                       facts_by_phase={"evaluate": {"repo": "test-org/Tiny-gemma3-GGUF",
+                                                    "quant_listing": {"F16": {"files": [
+                                                        {"path": model.name, "size": model.stat().st_size}]}}}})
     plan, _rig, header = make_plan(ctx)
     show_references(ctx, plan, header)
     assert lines[1].startswith("  [qwen3-32b] strategy B, 27.3 t/s, GPU0 21.2 GB, GPU1 13.9 GB (same kind (dense")

@@ -224,7 +224,7 @@ def repo(tmp_path):
 
 
 def _listed(repo) -> list[str]:
-    return [c["name"] for c in json.loads(repo.onboard("list", "--all", "--json", check=True).stdout)]
+    return [c["name"] for c in json.loads(repo.onboard("list", "--all", "--json", check=True).stdout)["candidates"]]
 
 
 def _left_nothing(repo, name: str) -> None:
@@ -258,7 +258,7 @@ def test_the_same_start_succeeds_once_the_card_is_fixed(repo):
     retried = repo.onboard("start", "qwen3-8b")
     assert retried.returncode == 0, retried.stdout + retried.stderr
     assert f"GGUF repository: {REPO_ID} (from the card's gguf_repo (line 6))" in retried.stdout
-    history = json.loads(repo.onboard("history", "qwen3-8b", "--json", check=True).stdout)
+    history = json.loads(repo.onboard("history", "qwen3-8b", "--json", check=True).stdout)["events"]
     assert [h["kind"] for h in history][:1] == ["start"] and all(h["ok"] for h in history if h["kind"] != "guards")
 
 
@@ -280,8 +280,8 @@ def test_verbatim_cards_start_and_evaluate_from_the_repo_they_name(repo, card, r
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert f"GGUF repository: {repo_id} {said}" in proc.stdout
     assert "Fit table" in proc.stdout
-    status = repo.status("qwen3-8b")
-    assert status["options"]["repo"] == repo_id and status["options"]["repo_source"] in ("link", "quantized_by")
+    evaluated = repo.status("qwen3-8b")["facts"]["evaluate"]
+    assert evaluated["repo"] == repo_id and evaluated["repo_source"] in ("link", "quantized_by")
 
 
 def test_a_guessed_repo_that_is_not_on_the_hub_says_where_it_came_from(repo):

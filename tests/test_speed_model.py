@@ -52,10 +52,12 @@ def test_measurements_are_sourced_rows_over_several_classes() -> None:
 def test_held_out_rows_are_mostly_within_25_percent() -> None:
     acc = accuracy(DATA)
     held = acc["summary"]["held-out"]
-    assert held["rows"] >= 10 and held["tg_within_25pct"] / held["rows"] >= 0.75, held
-    # and configurations measured on one machine come out in the measured order
-    pairs = sum(o["pairs"] for o in acc["order"])
-    assert sum(o["pairs_in_order"] for o in acc["order"]) >= 0.9 * pairs
+    assert held["rows"] >= 10 and held["tg_within_25pct"] / held["rows"] >= 0.8, held
+    # prompt speed too, though the rig knows no FLOP/s
+    assert held["pp_rows"] >= 10 and held["pp_within_25pct"] / held["pp_rows"] >= 0.6, held
+    # and configurations measured on one machine come out in the measured order, every pair
+    assert acc["order"] and all(o["pairs_in_order"] == o["pairs"] for o in acc["order"]), \
+        [o for o in acc["order"] if o["pairs_in_order"] != o["pairs"]]
 
 
 def test_constants_are_the_fit_of_the_calibration_rows_only() -> None:
@@ -64,12 +66,37 @@ def test_constants_are_the_fit_of_the_calibration_rows_only() -> None:
     fitted = fit_speed.fit_token_constants(DATA)
     for k, v in speed.TOKEN_CONSTANTS.items():
         assert v == pytest.approx(fitted[k], rel=0.02, abs=1e-7), k
+    pp_fitted = fit_speed.fit_pp_constants(DATA)
+    for k, v in speed.PP_CONSTANTS.items():
+        assert v == pytest.approx(pp_fitted[k], rel=0.02, abs=1e-7), k
     # held-out rows do not move the fit: change every one of them and fit again
     moved = copy.deepcopy(DATA)
     for r in moved["rows"]:
         if r["split"] == "held-out":
             r["measured"]["tg"] *= 3
+            if r["measured"].get("pp512"):
+                r["measured"]["pp512"] *= 3
     assert fit_speed.fit_token_constants(moved) == fitted
+    assert fit_speed.fit_pp_constants(moved) == pp_fitted
+    # every constant says what it stands for (the docs table shows it)
+    assert set(speed.TOKEN_CONSTANTS) | set(speed.PP_CONSTANTS) <= set(speed.CONSTANT_MEANING)
+
+
+def test_moe_on_the_gpu_costs_more_outside_cuda() -> None:
+    """The routing and small expert matmuls of a full-GPU MoE: nearly free with CUDA's fused
+    kernels, a cost per MoE block on ROCm / Vulkan; a dense model of the same bytes pays neither."""
+    row = next(r for r in DATA["rows"] if r["id"] == "pr24546/W7800/qwen3-30b-a3b")
+    loads, splits = row_loads(row, DATA)
+    _, terms = token_seconds(loads, splits)
+    assert terms["moe_layer:other"] > 0.2 * sum(terms.values())
+    cuda = copy.deepcopy(DATA)
+    cuda["gpus"]["Radeon PRO W7800"]["backend"] = "CUDA"
+    _, cuda_terms = token_seconds(*row_loads(row, cuda))
+    assert cuda_terms.get("moe_layer:CUDA", 0.0) < terms["moe_layer:other"]
+    # a prompt on an MoE pays per MoE block too (each expert sees few of the batch's tokens)
+    dense = copy.deepcopy(DATA)
+    dense["models"]["qwen3-30b-a3b-q4_k_m"] = {**DATA["models"]["qwen3-30b-a3b-q4_k_m"], "moe_layers": 0}
+    assert predict_row(row, dense)[1] > 1.2 * predict_row(row, DATA)[1]
 
 
 def test_fast_gpus_reach_a_smaller_share_of_their_bandwidth() -> None:
@@ -99,7 +126,9 @@ def test_experts_on_the_cpu_cost_more_the_more_layers_move() -> None:
     # faster RAM helps host-bound placements, and few threads cannot use all of it
     fast_ram = copy.deepcopy(row)
     fast_ram["host"] = {**row["host"], "bandwidth_gbs": 2 * row["host"]["bandwidth_gbs"]}
-    assert predict_row(fast_ram, DATA)[0] > 1.3 * predict_row(row, DATA)[0]
+    # (twice the RAM bandwidth: the host's expert reads take about 43% of this token, the per-block
+    # host costs the fit puts beside them do not shrink)
+    assert predict_row(fast_ram, DATA)[0] > 1.25 * predict_row(row, DATA)[0]
     few = copy.deepcopy(row)
     few["host"] = {**row["host"], "threads": 2}
     assert predict_row(few, DATA)[0] < 0.7 * predict_row(row, DATA)[0]
@@ -113,13 +142,32 @@ def test_prompt_speed_is_charged_for_host_weights_over_the_link() -> None:
     assert token_seconds([gpu, host], 1)[0] > token_seconds([gpu], 0)[0]
 
 
+def test_larger_micro_batches_speed_up_the_prompt_of_host_weights(dense32b: Path) -> None:
+    """Host-held weights cross the link once per micro-batch, so ``-ub 2048`` gives a partly
+    offloaded model a much faster prompt than the default 512; generation does not change."""
+    h = read_header(dense32b)
+    small = make_plan(h, reference_rig(23000), PlanRequest(ctx=8192, ngl=40))
+    large = make_plan(h, reference_rig(23000), PlanRequest(ctx=8192, ngl=40, batch=2048, ubatch=2048))
+    assert large.est_prompt_tokens_per_s > 1.5 * small.est_prompt_tokens_per_s
+    assert large.est_tokens_per_s == pytest.approx(small.est_tokens_per_s, rel=0.02)
+
+
 def test_speed_section_is_current() -> None:
-    import fit_speed
+    from llamacpp.planner.accuracy_report import render_accuracy_page
 
     committed = json.loads((REPO / "docs" / "data" / "speed_accuracy.json").read_text())
     assert committed == json.loads(json.dumps(accuracy(DATA)))  # the JSON is today's model on today's data
-    assert fit_speed.DOC.read_text() == fit_speed.DOC_TITLE + render_speed_section(committed)
+    # docs/accuracy.md holds the memory accuracy, then this section, both rendered from committed JSON
+    memory = json.loads((REPO / "docs" / "data" / "accuracy.json").read_text())
+    page = (REPO / "docs" / "accuracy.md").read_text()
+    assert page == render_accuracy_page(memory, committed)
+    import accuracy_page  # what benchmarks/accuracy_vs_llama.py and fit_speed.py --write both write
+
+    assert accuracy_page.page_text() == page and accuracy_page.DOC == REPO / "docs" / "accuracy.md"
+    assert page.endswith(render_speed_section(committed)) and "## Speed estimate against public measurements" in page
     text = render_speed_section(committed)
+    for note in committed["notes"]:
+        assert note in text
     for r in committed["rows"]:
         assert f"[{r['id']}]({r['source']})" in text
     altered = copy.deepcopy(committed)
@@ -194,9 +242,9 @@ def test_speed_calibration_uses_this_rigs_measurements(tmp_path: Path, dense32b:
             ("c", "rig B", "CUDA0", 100.0, 30.0, 1.0), ("d", "rig A", "Vulkan0", 100.0, 50.0, 1.0),
             ("e", "rig A", "CUDA0", 100.0, None, 1.0)]:
             c = Candidate(name=name, state="test", created_at="t", updated_at="t")
-            c.options = {"plan": {"rig": rig, "est_tokens_per_s": est, "speed_ratio": ratio,
-                                  "devices": {dev: {}, "CPU": {}}},
-                         "test": {"gen_tps": measured}}
+            c.facts = {"profile": {"plan": {"rig": rig, "est_tokens_per_s": est, "speed_ratio": ratio,
+                                            "devices": {dev: {}, "CPU": {}}}},
+                       "test": {"run": {"gen_tps": measured}}}
             s.add(c)
         s.commit()
     assert speed_calibration(sessions, "rig A", "CUDA") == pytest.approx(0.8)

@@ -95,16 +95,22 @@ def test_rollback_of_download_forgets_the_quant_choice(repo):
 
 def test_list_and_history_json(repo):
     _advance_to_profile(repo)
-    rows = json.loads(repo.onboard("list", "--json", check=True).stdout)
+    rows = json.loads(repo.onboard("list", "--json", check=True).stdout)["candidates"]
     assert [(r["name"], r["phase"], r["final"]) for r in rows] == [(NAME, "profile", False)]
     assert set(rows[0]) == {"name", "phase", "final", "updated_at", "guards_passed", "guards_total"}
     history = json.loads(repo.onboard("history", NAME, "--json", check=True).stdout)
-    assert [h["seq"] for h in history] == list(range(1, len(history) + 1))
-    moves = [(h["from"], h["to"]) for h in history if h["kind"] == "transition"]
+    assert history["name"] == NAME
+    events = history["events"]
+    assert [h["seq"] for h in events] == list(range(1, len(events) + 1))
+    moves = [(h["from_phase"], h["to_phase"]) for h in events if h["kind"] == "transition"]
     assert moves == [("evaluate", "download"), ("download", "profile")]
-    assert all(set(h) == {"seq", "at", "kind", "trigger", "from", "to", "argv", "ok", "detail"} for h in history)
-    assert any(h["argv"][:3] == ["onboard", "--root", str(repo.root)] for h in history)
-    assert any(h["kind"] == "guards" and not h["ok"] for h in history)
+    assert all(set(h) == {"seq", "at", "kind", "trigger", "from_phase", "to_phase", "argv", "ok", "detail"}
+               for h in events)
+    assert any(h["argv"][:3] == ["onboard", "--root", str(repo.root)] for h in events)
+    assert any(h["kind"] == "guards" and not h["ok"] for h in events)
+    # status without NAME: the same candidate objects as with NAME, under "candidates"
+    everyone = json.loads(repo.onboard("status", "--json", check=True).stdout)
+    assert everyone == {"candidates": [repo.status(NAME)]}
 
 
 def test_errors_name_the_problem_and_use_the_documented_exit_codes(repo):
@@ -128,5 +134,6 @@ def test_abandon_keeps_edits_unless_undo(repo):
     repo.onboard("abandon", NAME, check=True)
     assert "[tiny-llama]" in repo.conf
     assert repo.status(NAME)["final"] is True
-    assert json.loads(repo.onboard("list", "--json", check=True).stdout) == []
-    assert [r["name"] for r in json.loads(repo.onboard("list", "--all", "--json", check=True).stdout)] == [NAME]
+    assert json.loads(repo.onboard("list", "--json", check=True).stdout) == {"candidates": []}
+    listed = json.loads(repo.onboard("list", "--all", "--json", check=True).stdout)["candidates"]
+    assert [r["name"] for r in listed] == [NAME]

@@ -76,6 +76,6 @@ def test_an_oom_log_names_device_and_phase_and_the_suggestion_is_applied_and_ret
     applied = repo.onboard("advance", NAME, "--apply-suggestion", timeout=600)
     assert "Applied:" in applied.stdout, applied.stdout + applied.stderr
     assert repo.conf != before
-    history = json.loads(repo.onboard("history", NAME, "--json", check=True).stdout)
-    runs = [h for h in history if h["kind"] == "run" and h["to"] == "test"]
+    history = json.loads(repo.onboard("history", NAME, "--json", check=True).stdout)["events"]
+    runs = [h for h in history if h["kind"] == "run" and h["to_phase"] == "test"]
     assert len(runs) >= 2 and runs[0]["detail"]["oom"] is True and runs[-1]["detail"]["oom"] is False

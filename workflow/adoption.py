@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from phases.contract import profile_id
 from store.db import utcnow
 from store.schema import Candidate, Event, Step
+from workflow.candidate_facts import ADOPT_KEY, AdoptFacts
 
 ADOPTED_STATE = "onboarded"
 
@@ -41,13 +41,10 @@ class Adopted:
 def candidate_name(root: Path, section_id: str) -> str:
     """The candidate name for a profile: the card whose name slugs to the profile id (people save
     ``README_Qwen3-32B.md`` for ``[qwen3-32b]``), else the profile id itself."""
-    folder = root / "models" / "documentation" / "CANDIDATES"
-    if folder.is_dir():
-        for card in sorted(folder.glob("README_*.md")):
-            name = card.stem[len("README_"):]
-            if profile_id(name) == section_id:
-                return name
-    return section_id
+    from phases.repo_layout import card_for_profile
+
+    found = card_for_profile(root, section_id)
+    return found[0] if found else section_id
 
 
 def profile_facts(root: Path) -> dict[str, dict[str, Any]]:
@@ -91,8 +88,7 @@ def _register(sessions: sessionmaker[Session], name: str, section_id: str, info:
         if session.scalar(select(Candidate.id).where(Candidate.name == name)) is not None:
             return False
         cand = Candidate(name=name, state=ADOPTED_STATE, created_at=now, updated_at=now)
-        cand.options = {"adopted": True, "profile": section_id,
-                        **{k: v for k, v in info.items() if v not in (None, {}, [])}}
+        cand.facts = {ADOPT_KEY: AdoptFacts.from_json({"adopted": True, "profile": section_id, **info}).to_json()}
         cand.path = [ADOPTED_STATE]
         session.add(cand)
         try:

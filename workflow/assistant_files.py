@@ -11,7 +11,7 @@ A person who already uses Claude Code has agents of their own (``.claude/agents/
   assistant to an agent that is not there. An existing skill file that differs is never overwritten.
 - one marked section at the end of each of the person's ``model-manager.md``, ``gpu-optimizer.md``
   and ``benchmark.md`` (where they exist), between ``<!-- BEGIN onboard: add-model -->`` and
-  ``<!-- END onboard: add-model -->`` (the journal's block format, ``store.journal.render_block``),
+  ``<!-- END onboard: add-model -->`` (the one marker-block format, ``store.marker_blocks.render_block``),
   written in the file's own line endings.
 
 Why appended marked blocks and no journal: these files are the person's notes, not a candidate's
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from llamacpp.errors import BadInput
 from store.atomic import remove_file, write_atomic
-from store.journal import find_block, render_block
+from store.marker_blocks import find_block, has_begin, markers, render_block
 
 SKILL = ".claude/skills/add-model/SKILL.md"
 AGENTS_DIR = ".claude/agents"
@@ -55,7 +55,7 @@ onboard advance NAME --download         # only when the person agrees (size, dis
 onboard advance NAME                    # checks every shard, size and GGUF magic: download -> profile
 ```
 
-Read `status.options.quants`, `status.options.recommended_quant` and `status.options.quant_listing`
+Read `status.facts.evaluate.quants`, `status.facts.evaluate.recommended_quant` and `status.facts.evaluate.quant_listing`
 (files and sizes per quant). The download lands in `models/<ModelName>/<Quant>/`: either the person runs
 the printed `hf download` command, or agrees to `onboard advance NAME --download`. The card,
 `models.conf` and the docs are not edited by hand for a candidate onboard tracks: every change goes
@@ -83,10 +83,10 @@ onboard rollback NAME                                        # back one phase, u
 
 The iteration: profile (planned, NOT YET TESTED) -> test (`onboard advance NAME`, or
 `onboard advance NAME --log FILE` with a log of `./start.sh <id>`) -> on a failure explain
-`status.options.suggestion.why` and, with the person's yes, `onboard advance NAME --apply-suggestion`
+`status.facts.test.suggestion.why` and, with the person's yes, `onboard advance NAME --apply-suggestion`
 -> or go back with `onboard rollback NAME` (test -> samplers -> profile, each undoing its own edits)
-and re-plan with `onboard advance NAME --ctx N`. Explain `status.options.plan.strategy`,
-`status.options.plan.fits`, and `status.predicted_vs_measured[].measured_mib` against
+and re-plan with `onboard advance NAME --ctx N`. Explain `status.facts.profile.plan.strategy`,
+`status.facts.profile.plan.fits`, and `status.predicted_vs_measured[].measured_mib` against
 `status.predicted_vs_measured[].predicted_mib`. Do not edit a profile onboard tracks by hand: its
 rollback would then stop at your edit and report a conflict.
 """
@@ -113,8 +113,8 @@ onboard advance NAME                    # benchmark: the full EvalPlus HumanEval
 onboard history NAME --json             # earlier runs
 ```
 
-Report `status.options.benchmark.base_pass1`, `status.options.benchmark.plus_pass1`,
-`status.options.benchmark.n_tasks` and `status.options.benchmark.quick`. The main conversation starts a
+Report `status.facts.benchmark.run.base_pass1`, `status.facts.benchmark.run.plus_pass1`,
+`status.facts.benchmark.run.n_tasks` and `status.facts.benchmark.run.quick`. The main conversation starts a
 run after the person agrees; `onboard advance NAME --skip-bench` skips phases 6-7 only when the person
 says so.
 """
@@ -162,7 +162,7 @@ def agent_names(root: Path) -> dict[str, str | None]:
 def _sentence_naming(name: str) -> re.Pattern[str]:
     """A sentence of a paragraph (not crossing a blank line) that names ``name``, with the spaces
     before it: it starts with a capital after a full stop, and a dot inside it is one not followed by
-    a space (``status.options.plan``)."""
+    a space (``status.facts.profile.plan``)."""
     inner = r"(?:[^.!?\n]|[.!?](?!\s)|\n(?![ \t]*\n))"
     return re.compile(rf"(?<=[.!?])[ \t]+[A-Z]{inner}*?\b{re.escape(name)}\b{inner}*?[.!?](?=\s|$)")
 
@@ -213,7 +213,7 @@ def _block_in(text: str) -> str | None:
     """Our block as the file holds it (in LF form), or "" when a BEGIN marker has no END, or None."""
     lf = text.replace("\r\n", "\n")
     found = find_block(lf, BLOCK_ID)
-    if found is None and render_block(BLOCK_ID, "").split("\n", 1)[0] in lf:
+    if found is None and has_begin(lf, BLOCK_ID):
         return ""
     return found
 
@@ -315,7 +315,7 @@ def check(root: Path) -> list[str]:
     for relpath, role in _agent_files(root):
         found = _block_in(_read(root, relpath) or "")
         if found is None:
-            problems.append(f"{relpath}: no onboard section (<!-- BEGIN onboard: {BLOCK_ID} -->)")
+            problems.append(f"{relpath}: no onboard section ({markers(BLOCK_ID)[0].strip()})")
         elif found != _our_block(role, "\n"):
             problems.append(f"{relpath}: its onboard section differs from onboard's (edited since)")
     return problems

@@ -44,33 +44,18 @@ class LazyGroup(click.Group):
         """A mistyped command gets the commands it is close to (``onboard stauts`` -> status)."""
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
-            import difflib
+            from store.suggest import did_you_mean
 
-            close = difflib.get_close_matches(name, COMMANDS, n=3, cutoff=0.5)
-            if close:
-                ctx.fail(f"No such command '{name}'. Did you mean {' or '.join(repr(c) for c in close)}?")
+            hint = did_you_mean(name, COMMANDS, cutoff=0.5, show=repr, joiner=" or ")
+            if hint:
+                ctx.fail(f"No such command '{name}'. {hint[0].upper()}{hint[1:]}")
         return super().resolve_command(ctx, args)
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         module_name = COMMANDS.get(cmd_name)
         if module_name is None:
             return None
-        try:
-            module = importlib.import_module(f"workflow.commands.{module_name}")
-        except ModuleNotFoundError as err:
-            if err.name != f"workflow.commands.{module_name}":
-                raise
-            return _not_built(cmd_name)
-        return module.command
-
-
-def _not_built(name: str) -> click.Command:
-    @click.command(name=name, context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
-    def not_built() -> None:
-        click.echo(f"onboard {name}: not built yet.", err=True)
-        raise SystemExit(9)
-
-    return not_built
+        return importlib.import_module(f"workflow.commands.{module_name}").command
 
 
 @click.group(cls=LazyGroup)
@@ -120,7 +105,7 @@ def main() -> None:
 
 
 def _stopped(how: str) -> None:
-    click.echo(f"onboard: {how}. A step in progress was undone, so files and the database are as before "
+    click.echo(f"error: {how}. A step in progress was undone, so files and the database are as before "
                "it; `onboard status NAME` shows where the candidate stands, and the same command goes on "
                "from there.", err=True)
 

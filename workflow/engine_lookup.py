@@ -1,12 +1,12 @@
 """Looking a candidate up by name, with close matches: shared by the engine and the read-only commands."""
 from __future__ import annotations
 
-import difflib
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from store.schema import Candidate
+from store.suggest import did_you_mean
 from workflow.errors import WorkflowError
 from workflow.exit_codes import Exit
 
@@ -15,8 +15,7 @@ def load_candidate(session: Session, name: str) -> Candidate:
     cand = session.scalar(select(Candidate).where(Candidate.name == name))
     if cand is None:
         names = list(session.scalars(select(Candidate.name)))
-        close = difflib.get_close_matches(name, names, n=3, cutoff=0.5)
-        raise WorkflowError(Exit.UNKNOWN, f"unknown candidate {name!r}"
-                            + (f"; did you mean {', '.join(close)}?" if close else ""),
-                            fix="onboard list --all" if not close else None)
+        hint = did_you_mean(name, names, cutoff=0.5)
+        raise WorkflowError(Exit.UNKNOWN, f"unknown candidate {name!r}" + (f"; {hint}" if hint else ""),
+                            fix="onboard list --all" if not hint else None)
     return cand

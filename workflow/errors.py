@@ -1,15 +1,11 @@
-"""The one error type the workflow commands raise: a message, an exit code and the next step."""
+"""The error the workflow commands raise: ``WorkflowError(code, message, fix=...)``, an
+:class:`llamacpp.errors.OnboardError` whose code each raise chooses (unknown candidate, wrong
+state, busy, conflict...)."""
 from __future__ import annotations
 
-from workflow.exit_codes import Exit
+from llamacpp.errors import Exit, OnboardError
 
 
-class WorkflowError(Exception):
+class WorkflowError(OnboardError):
     def __init__(self, code: Exit, message: str, *, fix: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.fix = fix
-
-    def __str__(self) -> str:
-        return self.message + (f"\n  fix: {self.fix}" if self.fix else "")
+        super().__init__(message, fix=fix, code=code)

@@ -1,7 +1,7 @@
 """All generated blocks of the docs: the blocks about the models (``phases.docs_blocks``, which the docs
 phase keeps current in any repository) plus the blocks about onboard itself, rendered from the
-workflow's code and required in onboard's own checkout: the state machine diagram, the phase table and
-the exit codes. ``onboard docs check|fix`` and the test that the docs are current use this module.
+workflow's code and required in onboard's own checkout: the state machine diagram, the phase table,
+the exit codes and the JSON output's schemas. ``onboard docs check|fix`` and the test that the docs are current use this module.
 
 Run ``python -m workflow.generated_docs [--complete] [--fix]`` to check (and rewrite) this checkout.
 """
@@ -28,7 +28,7 @@ def _phase_table(_root: Path) -> str:
 
     rows = ["| # | phase | handler does | guards to leave it | `advance` options |", "|---|---|---|---|---|"]
     for i, p in enumerate(PHASES, start=1):
-        guards = "; ".join(g.name for g in p.guards) if p.built else "(not built yet)"
+        guards = "; ".join(g.name for g in p.guards)
         opts = [f"`--{o.name.replace('_', '-')}" + (f" {o.metavar}`" if o.metavar else "`") for o in p.options]
         if p.skippable:
             opts.append("`--skip-bench` skips it")
@@ -36,10 +36,17 @@ def _phase_table(_root: Path) -> str:
     return "\n".join(rows)
 
 
+def _json_output(_root: Path) -> str:
+    from workflow.json_docs import render
+
+    return render().rstrip("\n")
+
+
 def _exit_codes(_root: Path) -> str:
     from workflow.exit_codes import MEANING
 
-    return "\n".join(["| code | meaning |", "|---|---|"] + [f"| {int(c)} | {m} |" for c, m in MEANING.items()])
+    return "\n".join(["| code | name | meaning |", "|---|---|---|"]
+                     + [f"| {int(c)} | `{c.name}` | {m} |" for c, m in MEANING.items()])
 
 
 ONBOARD_BLOCKS: tuple[Block, ...] = (
@@ -47,6 +54,8 @@ ONBOARD_BLOCKS: tuple[Block, ...] = (
     Block("docs/workflow.md", "phase-table", _phase_table, _is_onboard_checkout),
     Block("README.md", "phase-table", _phase_table, _is_onboard_checkout),
     Block("README.md", "exit-codes", _exit_codes, _is_onboard_checkout),
+    Block("docs/errors.md", "exit-codes", _exit_codes, _is_onboard_checkout),
+    Block("docs/json-output.md", "json-output", _json_output, _is_onboard_checkout),
 )
 BLOCKS: tuple[Block, ...] = ONBOARD_BLOCKS + docs_blocks.REPOSITORY_BLOCKS
 

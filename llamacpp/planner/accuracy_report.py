@@ -1,11 +1,16 @@
-"""Render docs/accuracy.md from docs/data/accuracy.json (written by benchmarks/accuracy_vs_llama.py).
+"""Render docs/accuracy.md: the memory predictions against real llama-server (docs/data/accuracy.json,
+written by benchmarks/accuracy_vs_llama.py), then the speed estimate against public measurements
+(docs/data/speed_accuracy.json, written by benchmarks/fit_speed.py).
 
-A pure function of the JSON, so a test can check that the committed Markdown is the rendering of
-the committed data (DESIGN.md: measured docs are rendered from committed results).
+Pure functions of the JSON, so a test can check that the committed Markdown is the rendering of
+the committed data; each table has one renderer, and both scripts write the page through
+``render_accuracy_page`` so neither drops the other's section.
 """
 from __future__ import annotations
 
 from typing import Any
+
+from .speed_report import render_speed_section
 
 
 def _pct(pred: float, meas: float) -> str:
@@ -55,6 +60,12 @@ def render_accuracy(data: dict[str, Any]) -> str:
     for c in data.get("cases", []):
         lines.append(f"- `{c['id']}`: `{' '.join(c['args'])}`")
     return "\n".join(lines) + "\n"
+
+
+def render_accuracy_page(memory: dict[str, Any], speed: dict[str, Any] | None) -> str:
+    """The whole of docs/accuracy.md: memory accuracy, then (when known) the speed section."""
+    text = render_accuracy(memory)
+    return text if speed is None else text + "\n" + render_speed_section(speed)
 
 
 def summarize(cases: list[dict[str, Any]]) -> dict[str, Any]:

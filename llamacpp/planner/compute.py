@@ -150,10 +150,25 @@ def estimate_compute(f: ModelFacts, s: ComputeShape, layer_device: list[str], ou
 
 def _mask_bytes(f: ModelFacts, s: ComputeShape, layers: list[int]) -> int:
     """The masks the attention of ``layers`` reads: one per kind (full, sliding-window) among them."""
+    return _mask_size(s, {bool(f.swa[il]) if f.swa else False for il in layers if f.has_kv(il)})
+
+
+def _mask_size(s: ComputeShape, kinds: set[bool] | frozenset[bool]) -> int:
+    """Bytes of one mask per attention kind in ``kinds`` (True: sliding-window)."""
     per = 2 if s.flash_attn else 4
-    kinds = {bool(f.swa[il]) if f.swa else False for il in layers if f.has_kv(il)}
     return ((per * s.n_kv * s.n_tokens if False in kinds else 0)
             + (per * (s.n_kv_swa or s.n_kv) * s.n_tokens if True in kinds else 0))
+
+
+def _suffix_kinds(f: ModelFacts, blocks: list[int]) -> list[frozenset[bool]]:
+    """``out[k]``: the attention kinds of ``blocks[k:]`` (``out[len(blocks)]`` is empty), built from
+    the end in one pass: a device's peak looks at every suffix of its blocks, and a model of a few
+    hundred blocks would otherwise ask each block's kind once per suffix."""
+    out = [frozenset()] * (len(blocks) + 1)
+    for k in range(len(blocks) - 1, -1, -1):
+        il = blocks[k]
+        out[k] = out[k + 1] | {bool(f.swa[il]) if f.swa else False} if f.has_kv(il) else out[k + 1]
+    return out
 
 
 def _ffn_stage(f: ModelFacts, s: ComputeShape) -> int:
@@ -213,11 +228,11 @@ def _several_devices(f: ModelFacts, s: ComputeShape, layer_device: list[str], ou
     for name in gpu_names:
         blocks = [il for il, d in enumerate(layer_device) if d == name and il < f.n_layer]
         peak = 0
+        suffix = _suffix_kinds(f, blocks)
         for k, il in enumerate(blocks):
-            later = blocks[k + 1:]
-            peak = max(peak, _mask_bytes(f, s, blocks[k:]) + resid + _scores(f, s, il))
+            peak = max(peak, _mask_size(s, suffix[k]) + resid + _scores(f, s, il))
             if il != f.n_layer - 1:
-                peak = max(peak, _mask_bytes(f, s, later) + stage + 2 * embd)
+                peak = max(peak, _mask_size(s, suffix[k + 1]) + stage + 2 * embd)
         if any(il in remote_ffn_blocks for il in blocks):
             peak += 2 * embd
         if not blocks and name in weight_devices:
@@ -234,7 +249,7 @@ def _several_devices(f: ModelFacts, s: ComputeShape, layer_device: list[str], ou
         if name == output_device:
             peak = max(peak, logits)
         if extra and blocks:
-            peak += extra * (_mask_bytes(f, s, blocks) + (resid if name == first_with_layers else embd))
+            peak += extra * (_mask_size(s, suffix[0]) + (resid if name == first_with_layers else embd))
         if peak:
             out[name] = peak
     host = _masks(f, s) + int(4 * HOST_EMBD_COPIES * f.n_embd * s.n_tokens)

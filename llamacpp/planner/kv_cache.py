@@ -52,6 +52,11 @@ def is_quantized(t: GGMLQuantizationType) -> bool:
     return t not in (GGMLQuantizationType.F32, GGMLQuantizationType.F16, GGMLQuantizationType.BF16)
 
 
+def block_size(t: GGMLQuantizationType) -> int:
+    """Values per block of cache type ``t`` (1 for the float types)."""
+    return GGML_QUANT_SIZES[t][0]
+
+
 def row_size(t: GGMLQuantizationType, n: int) -> int:
     """ggml_row_size: bytes of ``n`` values of type ``t`` (``n`` a multiple of the block size)."""
     block, size = GGML_QUANT_SIZES[t]

@@ -1,7 +1,7 @@
 """``make_plan(header, rig, request) -> Plan``: predict llama.cpp's memory per device for one
 placement (strategy "given") or choose the fastest placement that fits (strategies A/B/C/D/L/CPU).
 
-The JSON (``Plan.to_json``) is the contract of ``onboard plan --json`` (issue 4 + DESIGN.md):
+The JSON (``Plan.to_json``) is the contract of ``onboard plan --json``:
 ``strategy, args, layers_offloaded, devices[{name, capacity_mib, weights_mib, kv_mib, compute_mib,
 overhead_mib, total_mib, margin_mib, ...}], est_tokens_per_s, fits, warnings`` plus ``resolved``
 (the defaults as resolved: ctx, parallel, unified KV, flash attention, batch, ubatch, cache types,
@@ -23,7 +23,7 @@ from llamacpp.gguf_model import GGUFHeader
 from llamacpp.rig import Device, Rig
 
 from . import compute as compute_mod
-from .kv_cache import CACHE_TYPES, ContextShape, cache_type, estimate_kv, is_quantized
+from .kv_cache import CACHE_TYPES, ContextShape, block_size, cache_type, estimate_kv, is_quantized
 from .model_facts import ModelFacts, model_facts
 from .overhead import HOST_MARGIN_MIB, device_overhead_mib, output_buffer_bytes
 from .placement import CPU, GpuDevice, Placement, cpu_moe_rules, n_cpu_moe_rules, place_tensors, row_split
@@ -220,11 +220,9 @@ def resolve_settings(facts: ModelFacts, req: PlanRequest) -> tuple[Settings, lis
     # src/llama-context.cpp llama_init_from_model: with flash attention a quantized K (V) cache
     # needs the per-head K (V) width to be a multiple of the type's block size
     if fa:
-        from gguf import GGML_QUANT_SIZES
-
         for which, t, width in (("K", tk, facts.mla_k if facts.is_mla else facts.head_k),
                                 ("V", tv, facts.mla_v if facts.is_mla else facts.head_v)):
-            block = GGML_QUANT_SIZES[t][0]
+            block = block_size(t)
             if is_quantized(t) and (which == "K" or not facts.is_mla) and width % block:
                 raise BadInput(f"{which} cache type {t.name.lower()} with block size {block} does not divide the "
                                f"head width {width}; llama-server refuses it",
@@ -329,7 +327,7 @@ def evaluate(header: GGUFHeader, facts: ModelFacts, rig: Rig, settings: Settings
                            depth_tokens=depth, kv_cells=shape.n_ctx_seq * shape.n_stream,
                            bandwidth_gbs={**{d.name: d.bandwidth_gbs for d in rig.devices}, CPU: host.bandwidth_gbs},
                            backends={d.name: d.backend for d in rig.devices}, threads=host.threads,
-                           link_gbs={d.name: d.link_gbs for d in rig.devices})
+                           link_gbs={d.name: d.link_gbs for d in rig.devices}, ubatch=settings.ubatch)
     warnings += speed.assumed
     args = _args(settings, layout, rig)
     rpc = list(dict.fromkeys(d.rpc_endpoint for d in rig.devices if d.rpc_endpoint))

@@ -11,21 +11,26 @@ other; a layer split is a pipeline, not parallel, for one sequence):
   reached share of bandwidth; Metal shares its memory with the CPU and reaches less);
 - per block on a device, a launch/synchronisation cost ``per_layer:<class>``: with it the reached
   share of peak bandwidth falls as bandwidth rises, as measured (an H100 is not twice a 4090);
-- per MoE block, the routing cost (top-k selection, many small expert matmuls): ``moe_layer:gpu``
-  where the experts run on a GPU, ``moe_layer:CPU`` where they run on the host;
+- per MoE block, the routing cost (top-k selection, many small expert matmuls): ``moe_layer:<class>``
+  of the device its experts run on (CUDA's fused expert kernels make it small there; ROCm/Vulkan
+  pay more; on the host it adds thread synchronisation per block);
 - per graph split (a change of device along the graph: synchronisation and a copy of the
   activations), ``per_split``.
 
-The host reads at most ``threads * HOST_THREAD_GBS`` (a few threads cannot saturate RAM). Each term
+The host reads at most ``threads * HOST_THREAD_GBS``: its expert matmuls are compute-bound with few
+threads (dequantizing and multiplying a byte costs a thread time), so a few threads cannot use all of
+the RAM bandwidth; with enough threads RAM bandwidth bounds them. Each term
 is a feature times a constant, so the constants are fitted by linear least squares on relative
 error (``benchmarks/fit_speed.py`` on the calibration rows of
 ``llamacpp/planner/data/speed_measurements.json``; held-out rows are never fitted on, and
 docs/accuracy.md reports them).
 
-Prompt processing (``pp``) is compute-bound: matrix FLOPs per device over a throughput taken as
-``pp_flops_per_byte:<class>`` times the device's bandwidth (a proxy for its size), plus, where
-weights live on the host, their copy to the GPU for every micro-batch (llama.cpp offloads large
-host matmuls to the GPU) over the link (``link_gbs``, PCIe 4.0 x16 assumed).
+Prompt processing (``pp``) is compute-bound: per micro-batch, matrix FLOPs per device over a
+throughput that grows with the device's bandwidth (``pp_flops:<class>``; bandwidth stands in for
+the GPU's size, the rig knows no FLOP/s), a cost per block (``pp_layer``: the non-matmul work on
+the batch) and per MoE block (``pp_moe_layer``: each expert gets only a few of the batch's tokens),
+plus, where weights live on the host, their copy to the GPU for every micro-batch (llama.cpp
+offloads large host matmuls to the GPU) over the link (``link_gbs``, PCIe 4.0 x16 assumed).
 
 These are estimates for choosing among placements; the test phase measures the real speed, and a
 rig's own measured/predicted ratio (calibration) corrects later plans.
@@ -43,28 +48,66 @@ from .placement import CPU, Placement
 from .tensors import classify
 
 # Fitted by benchmarks/fit_speed.py (least squares on relative error over the calibration rows of
-# llamacpp/planner/data/speed_measurements.json: 52 of 69 rows, llama.cpp builds of Dec 2023 to 2026,
-# CUDA / Metal / Vulkan / ROCm, dense and MoE, full offload, --n-cpu-moe and -ngl). Seconds per
-# feature unit; ``per_byte`` constants are the inverse of the reached share of nominal bandwidth.
+# llamacpp/planner/data/speed_measurements.json: llama.cpp builds of Dec 2023 to 2026, CUDA / Metal /
+# Vulkan / ROCm, dense and MoE, full offload, --n-cpu-moe and -ngl). Seconds per feature unit;
+# ``per_byte`` constants are the inverse of the reached share of nominal bandwidth.
 TOKEN_CONSTANTS: dict[str, float] = {
-    "per_token": 0.0,            # fitted to 0: the per-block costs carry the fixed part
-    "per_layer:CUDA": 6.89e-05,
-    "per_layer:Metal": 1.94e-04,
-    "per_layer:other": 7.66e-05,
-    "per_layer:CPU": 1.02e-03,   # per block whose attention runs on the host (-ngl below the block count)
-    "per_byte:CUDA": 1.19,       # 84% of nominal bandwidth at low bandwidth ...
-    "per_byte:Metal": 1.22,
-    "per_byte:other": 1.0,       # at its floor (no device reads faster than nominal)
-    "per_byte:CPU": 1.79,        # the host reaches ~56% of nominal RAM bandwidth on expert/FFN reads
-    "per_byte:flat": 0.056,      # ... falling as bandwidth rises (+0.056 per TB/s)
-    "moe_layer:gpu": 0.0,        # not separable in these rows (two full-GPU MoE calibration rows)
-    "moe_layer:CPU": 2.55e-04,   # per MoE block with its experts on the host (routing, many small matmuls)
-    "per_split": 0.0,            # fitted to 0: not separable from the per-block costs in these rows
+    "per_token": 0.0,
+    "per_layer:CUDA": 6.75e-05,
+    "per_layer:Metal": 1.93e-04,
+    "per_layer:other": 4.87e-05,
+    "per_layer:CPU": 1.16e-03,
+    "per_byte:CUDA": 1.17,
+    "per_byte:Metal": 1.2,
+    "per_byte:other": 1.0,
+    "per_byte:CPU": 1.71,
+    "per_byte:flat": 0.0892,
+    "moe_layer:CUDA": 0.0,
+    "moe_layer:Metal": 0.0,
+    "moe_layer:other": 7.41e-05,
+    "moe_layer:CPU": 3.35e-04,
+    "per_split": 0.0,
 }
-# prompt processing: matrix FLOP/s per GB/s of nominal bandwidth, per device class (fitted: median
-# measured/predicted of the calibration rows with a pp512 figure)
-PP_FLOPS_PER_BYTE: dict[str, float] = {"CUDA": 70.3, "Metal": 23.0, "other": 111.0}
-PP_PER_UBATCH_S = 2.0e-3      # fixed cost of one micro-batch (assumed, small next to the matmuls)
+# What each constant stands for (rendered next to its value in docs/accuracy.md).
+CONSTANT_MEANING: dict[str, str] = {
+    "per_token": "seconds per generated token whatever the placement (graph build, sampling); fitted to 0: "
+                 "the per-block costs carry the fixed part",
+    "per_layer:CUDA": "seconds per block run on a CUDA GPU (kernel launches and synchronisation)",
+    "per_layer:Metal": "seconds per block run on a Metal GPU",
+    "per_layer:other": "seconds per block run on a Vulkan / ROCm / SYCL / RPC device",
+    "per_layer:CPU": "seconds per block whose attention runs on the host (-ngl below the block count)",
+    "per_byte:CUDA": "inverse of the share of nominal bandwidth a CUDA GPU reaches on weight reads (at low bandwidth)",
+    "per_byte:Metal": "the same for Metal (memory shared with the CPU)",
+    "per_byte:other": "the same for Vulkan / ROCm / SYCL / RPC devices",
+    "per_byte:CPU": "inverse of the share of nominal RAM bandwidth the host reaches on expert / FFN reads",
+    "per_byte:flat": "added to a GPU's inverse share per TB/s of its bandwidth: fast GPUs reach a smaller share",
+    "moe_layer:CUDA": "seconds per MoE block with its experts on a CUDA GPU (routing, many small expert matmuls)",
+    "moe_layer:Metal": "the same on a Metal GPU (no calibration row runs an MoE on Metal: left at 0)",
+    "moe_layer:other": "the same on a Vulkan / ROCm device",
+    "moe_layer:CPU": "seconds per MoE block with its experts on the host (routing, small matmuls, thread sync)",
+    "per_split": "seconds per graph split (a device change: synchronisation and a copy of the activations); "
+                 "fitted to 0: too small beside the per-block costs to tell apart (a split to the host comes "
+                 "with a host block)",
+}
+# Prompt processing, seconds per micro-batch by feature (``prompt_features``), fitted by
+# benchmarks/fit_speed.py on the calibration rows with a pp512 figure (least absolute relative error).
+PP_CONSTANTS: dict[str, float] = {
+    "pp_flops:CUDA": 7.51e-03,
+    "pp_flops:Metal": 3.73e-02,
+    "pp_flops:other": 4.04e-03,
+    "pp_layer": 1.8e-03,
+    "pp_moe_layer": 2.61e-03,
+}
+CONSTANT_MEANING.update({
+    "pp_flops:CUDA": "inverse of the matrix FLOP/s per GB/s of bandwidth a CUDA GPU reaches on a prompt "
+                     "(bandwidth stands in for the GPU's size)",
+    "pp_flops:Metal": "the same for Metal",
+    "pp_flops:other": "the same for Vulkan / ROCm / SYCL / RPC devices",
+    "pp_layer": "seconds per block per micro-batch that do not scale with bandwidth (norms, RoPE, softmax, "
+                "copies, launches)",
+    "pp_moe_layer": "seconds per MoE block per micro-batch (routing; each expert gets few of the batch's tokens, "
+                    "so its matmuls are small)",
+})
 PP_UBATCH = 512
 FLAT_GBS = 1000.0             # the bandwidth at which ``per_byte:flat`` adds its own value to the inverse share
 HOST_THREAD_GBS = 12.0        # RAM bandwidth one host thread can pull (assumed: a core's streaming rate)
@@ -166,8 +209,7 @@ def token_features(loads: Iterable[DeviceLoad], n_splits: int) -> dict[str, floa
         if d.layers:
             f[f"per_layer:{cls}"] = f.get(f"per_layer:{cls}", 0.0) + d.layers
         if d.moe_layers:
-            key = "moe_layer:CPU" if cls == "CPU" else "moe_layer:gpu"
-            f[key] = f.get(key, 0.0) + d.moe_layers
+            f[f"moe_layer:{cls}"] = f.get(f"moe_layer:{cls}", 0.0) + d.moe_layers
     return f
 
 
@@ -178,25 +220,38 @@ def token_seconds(loads: Iterable[DeviceLoad], n_splits: int,
     return sum(terms.values()), terms
 
 
-def prompt_tokens_per_s(loads: Iterable[DeviceLoad], ubatch: int = PP_UBATCH,
-                        flops_per_byte: Mapping[str, float] = PP_FLOPS_PER_BYTE) -> float | None:
-    """Prompt tokens/s for micro-batches of ``ubatch`` tokens: matmul FLOPs over each device's
-    throughput (devices in turn), host-held weights copied to the first GPU once per micro-batch,
-    and a fixed per-micro-batch cost. None when nothing is known to compute."""
+def prompt_features(loads: Iterable[DeviceLoad], ubatch: int = PP_UBATCH) -> tuple[dict[str, float], float]:
+    """The linear features of one prompt micro-batch of ``ubatch`` tokens (feature name -> amount;
+    seconds = sum of feature * ``PP_CONSTANTS``), and the seconds that need no constant: host-held
+    weights copied to the first GPU over its link (llama.cpp offloads large host matmuls), or, with
+    no GPU, the host's matmuls at ``HOST_THREAD_GFLOPS`` per thread."""
     loads = list(loads)
     gpus = [d for d in loads if d.backend != "CPU"]
-    seconds = PP_PER_UBATCH_S
+    f: dict[str, float] = {}
+    fixed = 0.0
     for d in loads:
+        f["pp_layer"] = f.get("pp_layer", 0.0) + d.layers
+        f["pp_moe_layer"] = f.get("pp_moe_layer", 0.0) + d.moe_layers
         if d.backend == "CPU":
             if gpus and d.host_weight_bytes:
-                link = gpus[0].link_gbs or DEFAULT_LINK_GBS
-                seconds += d.host_weight_bytes / (link * 1e9)
+                fixed += d.host_weight_bytes / ((gpus[0].link_gbs or DEFAULT_LINK_GBS) * 1e9)
             elif d.matmul_flops:
-                seconds += d.matmul_flops * ubatch / ((d.threads or 8) * HOST_THREAD_GFLOPS * 1e9)
-            continue
-        if d.matmul_flops:
-            rate = flops_per_byte.get(device_class(d.backend), flops_per_byte["other"]) * d.bandwidth_gbs * 1e9
-            seconds += d.matmul_flops * ubatch / rate
+                fixed += d.matmul_flops * ubatch / ((d.threads or 8) * HOST_THREAD_GFLOPS * 1e9)
+        elif d.matmul_flops:
+            key = f"pp_flops:{device_class(d.backend)}"
+            f[key] = f.get(key, 0.0) + d.matmul_flops * ubatch / (d.bandwidth_gbs * 1e9)
+    return f, fixed
+
+
+def prompt_tokens_per_s(loads: Iterable[DeviceLoad], ubatch: int = PP_UBATCH,
+                        constants: Mapping[str, float] = PP_CONSTANTS) -> float | None:
+    """Prompt tokens/s for micro-batches of ``ubatch`` tokens: each device's matmul FLOPs over a
+    throughput that grows with its bandwidth (devices in turn), per-block and per-MoE-block costs,
+    and host-held weights copied to the GPU once per micro-batch. None when nothing is known to compute."""
+    f, seconds = prompt_features(loads, ubatch)
+    if not any(k.startswith("pp_flops:") for k in f) and not seconds:
+        return None
+    seconds += sum(v * constants.get(k, 0.0) for k, v in f.items())
     return ubatch / seconds if seconds > 0 else None
 
 
@@ -279,12 +334,13 @@ def estimate_speed(tensors: list[TensorInfo], facts: ModelFacts, placement: Plac
                    kv_by_device: dict[str, int], *, depth_tokens: int, kv_cells: int,
                    bandwidth_gbs: dict[str, float | None], backends: dict[str, str],
                    splits: int | None = None, threads: int | None = None,
-                   link_gbs: dict[str, float | None] | None = None) -> SpeedEstimate:
+                   link_gbs: dict[str, float | None] | None = None, ubatch: int = PP_UBATCH) -> SpeedEstimate:
     """Generation tokens/s (and prompt tokens/s) of one placement.
 
     ``kv_by_device`` is the KV bytes at ``kv_cells`` cells; a token at ``depth_tokens`` reads the
     filled fraction of it. ``bandwidth_gbs`` None means unknown: a per-backend default is assumed
-    and listed in ``assumed``.
+    and listed in ``assumed``. ``ubatch`` is the prompt micro-batch (``-ub``): host-held weights
+    cross the link once per micro-batch, so a larger one speeds up the prompt of such a placement.
     """
     assumed: list[str] = []
     loads = plan_loads(tensors, facts, placement, kv_by_device, depth_tokens=depth_tokens, kv_cells=kv_cells,
@@ -298,4 +354,4 @@ def estimate_speed(tensors: list[TensorInfo], facts: ModelFacts, placement: Plac
                                          if k not in ("per_token", "per_split")})
         by_device[d.name] = own
     return SpeedEstimate(1.0 / total if total > 0 else None, by_device, n_splits, assumed,
-                         prompt_tokens_per_s(loads), terms)
+                         prompt_tokens_per_s(loads, ubatch), terms)

@@ -61,9 +61,10 @@ With several GPUs, C, D and L are combined with B's layer split and reported as 
   mask with it on, so flash attention is assumed on (llama.cpp's auto default).
 - Runtime overhead outside llama.cpp's buffers: CUDA {cuda:g} MiB per GPU; lavapipe 0.
 - Speed: per generated token, the bytes each device reads over its bandwidth divided by the share of it
-  reached (fitted per device class, falling as bandwidth rises), plus per-block, MoE-on-host and per-split
-  costs, fitted on public measurements (docs/speed-accuracy.md); prompt speed from matrix FLOPs and the
-  host-held weights copied per batch; unknown bandwidths are assumed and listed in the plan's warnings.
+  reached (fitted per device class, falling as bandwidth rises), plus per-block, per-MoE-block (per device
+  class), MoE-on-host and per-split costs, fitted on public measurements (docs/accuracy.md); prompt speed
+  from matrix FLOPs per device class, per-block and per-MoE-block costs per micro-batch, and the host-held
+  weights copied per micro-batch; unknown bandwidths are assumed and listed in the plan's warnings.
   Strategies are ranked by this estimate; the plan lists the alternatives it beat.
 - Residual-stream copies in compute buffers: {compute.RESIDUAL_COPIES:g}; dense FFN activation copies: {compute.DENSE_FFN_COPIES:g}; MoE per used expert: {compute.MOE_FFN_COPIES:g}; host input copies: {compute.HOST_EMBD_COPIES:g}.
 """

@@ -67,6 +67,7 @@ def complete_cards(ctx: click.Context, _param: click.Parameter, incomplete: str)
         root, _db = repo_paths(ctx)
     except Exception:  # noqa: BLE001
         return []
-    folder = root / "models" / "documentation" / "CANDIDATES"
-    names = [p.stem[len("README_"):] for p in folder.glob("README_*.md")] if folder.is_dir() else []
+    from phases.repo_layout import card_files
+
+    names = [name for name, _path in card_files(root)]
     return sorted(n for n in names if n.startswith(incomplete))

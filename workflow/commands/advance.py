@@ -9,7 +9,8 @@ import click
 
 from phases import PHASES
 from workflow.commands._readonly import complete_candidates
-from workflow.commands._common import handle_errors, make_engine
+from workflow.commands._common import handle_errors
+from workflow.commands._results import JSON_OPTION, run_step
 
 
 def _phase_options(func):
@@ -33,9 +34,10 @@ def _phase_options(func):
 @click.option("--skip-bench", "skip_bench", is_flag=True, help="skip the bench-profile and benchmark phases "
               "(recorded in the history)")
 @_phase_options
+@JSON_OPTION
 @click.pass_context
 @handle_errors
-def command(click_ctx: click.Context, name: str, **options) -> int:
+def command(click_ctx: click.Context, name: str, as_json: bool, **options) -> int:
     """Do the current phase's work for NAME, check its guards and, when all pass, enter the next phase."""
     given = {k: v for k, v in options.items() if v not in (None, False)}
-    return make_engine(click_ctx).advance(name, given)
+    return run_step(click_ctx, as_json, lambda engine: engine.advance(name, given))

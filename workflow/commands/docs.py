@@ -10,6 +10,10 @@ phase's (or the person's) to fill. ``map`` lists the places found and what onboa
 """
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+from pathlib import Path
+
 import click
 
 from workflow.commands._common import handle_errors, print_json, repo_paths
@@ -34,56 +38,56 @@ def _problems(root) -> tuple[list[str], bool]:
     return docs_check.check(root, generated_docs.BLOCKS, rmap), docs_check.hand_written(rmap)
 
 
-@command.command(name="check")
-@click.option("--json", "as_json", is_flag=True, help="Print {problems: [...]} as JSON.")
-@click.pass_context
-@handle_errors
-def check(ctx: click.Context, as_json: bool) -> int:
-    """List every inconsistency as file:line: what (exit 1 when any)."""
-    root, _db = repo_paths(ctx)
-    problems, _hand = _problems(root)
+def _finish(as_json: bool, data: dict, text: list[str], problems: list[str]) -> int:
+    """Print ``data`` as JSON or ``text`` as lines; exit 1 while any problem is left."""
     if as_json:
-        print_json({"problems": problems})
+        print_json(data)
     else:
-        click.echo("\n".join(problems) if problems else "docs are consistent")
+        click.echo("\n".join(text))
     return Exit.GUARD if problems else Exit.OK
 
 
-@command.command(name="fix")
-@click.option("--json", "as_json", is_flag=True, help="Print {changed: [...], problems: [...]} as JSON.")
-@click.pass_context
-@handle_errors
-def fix(ctx: click.Context, as_json: bool) -> int:
+def _subcommand(name: str, json_help: str) -> Callable[[Callable[[Path, bool], int]], click.Command]:
+    """A ``docs`` subcommand with ``--json``: it gets the repository root and whether JSON was asked
+    for; errors are rendered as everywhere (exit code, never a traceback). Its docstring is its help."""
+    def wrap(run: Callable[[Path, bool], int]) -> click.Command:
+        @click.option("--json", "as_json", is_flag=True, help=json_help)
+        @click.pass_context
+        @handle_errors
+        @functools.wraps(run)
+        def callback(ctx: click.Context, as_json: bool) -> int:
+            return run(repo_paths(ctx)[0], as_json)
+
+        return command.command(name=name)(callback)
+
+    return wrap
+
+
+@_subcommand("check", "Print {problems: [...]} as JSON.")
+def check(root: Path, as_json: bool) -> int:
+    """List every inconsistency as file:line: what (exit 1 when any)."""
+    problems, _hand = _problems(root)
+    return _finish(as_json, {"problems": problems}, problems or ["docs are consistent"], problems)
+
+
+@_subcommand("fix", "Print {changed: [...], problems: [...]} as JSON.")
+def fix(root: Path, as_json: bool) -> int:
     """Re-render the generated blocks (idempotent); prose and hand-written tables are never touched."""
     from workflow import generated_docs
 
-    root, _db = repo_paths(ctx)
     changed = generated_docs.fix(root)
     problems, hand_written = _problems(root)
-    if as_json:
-        print_json({"changed": changed, "problems": problems})
-    else:
-        click.echo("rewrote: " + ", ".join(changed) if changed else "nothing to change")
-        if problems:
-            click.echo("still inconsistent (needs a person or the docs phase):")
-            click.echo("\n".join(f"  {p}" for p in problems))
-            if hand_written:
-                click.echo(HAND_WRITTEN_NOTE)
-    return Exit.GUARD if problems else Exit.OK
+    text = ["rewrote: " + ", ".join(changed) if changed else "nothing to change"]
+    if problems:
+        text += ["still inconsistent (needs a person or the docs phase):", *(f"  {p}" for p in problems)]
+        text += [HAND_WRITTEN_NOTE] if hand_written else []
+    return _finish(as_json, {"changed": changed, "problems": problems}, text, problems)
 
 
-@command.command(name="map")
-@click.option("--json", "as_json", is_flag=True, help="Print {places: [...], unmapped: [...]} as JSON.")
-@click.pass_context
-@handle_errors
-def map_(ctx: click.Context, as_json: bool) -> int:
+@_subcommand("map", "Print {places: [...], unmapped: [...]} as JSON.")
+def map_(root: Path, as_json: bool) -> int:
     """List the places in the docs that list models, and what onboard leaves alone and why."""
     from phases.repo_map import build_map
 
-    root, _db = repo_paths(ctx)
     rmap = build_map(root)
-    if as_json:
-        print_json(rmap.to_json())
-    else:
-        click.echo(rmap.render())
-    return Exit.OK
+    return _finish(as_json, rmap.to_json(), [rmap.render()], [])

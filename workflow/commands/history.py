@@ -1,11 +1,23 @@
 """`onboard history NAME [--json]`: every transition, guard check, run and recovery, in order."""
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from store import queries
+from workflow import render
 from workflow.commands._common import handle_errors, print_json
 from workflow.commands._readonly import find_candidate, read_connection, complete_candidates
+
+
+def history_json(conn, name: str) -> dict[str, Any]:
+    """The candidate's events, named as ``status`` names them: ``from_phase``/``to_phase``, ``at``."""
+    cand = find_candidate(conn, name)
+    events = [{"seq": e["seq"], "at": e["at"], "kind": e["kind"], "trigger": e["trigger"],
+               "from_phase": e["from"], "to_phase": e["to"], "argv": e["argv"], "ok": e["ok"],
+               "detail": e["detail"]} for e in queries.events(conn, cand)]
+    return {"name": cand.name, "events": events}
 
 
 @click.command("history")
@@ -16,16 +28,9 @@ from workflow.commands._readonly import find_candidate, read_connection, complet
 def command(ctx: click.Context, name: str, as_json: bool) -> None:
     """Show what happened to NAME, with the command line of each step."""
     with read_connection(ctx) as conn:
-        rows = queries.events(conn, find_candidate(conn, name))
+        data = history_json(conn, name)
     if as_json:
-        print_json(rows)
+        print_json(data)
         return
-    for r in rows:
-        move = f"{r['from'] or ''} -> {r['to'] or ''}" if r["to"] and r["from"] != r["to"] else (r["from"] or "")
-        mark = "" if r["ok"] else "  (held back)"
-        extra = ""
-        if r["kind"] == "guards":
-            extra = "  " + "; ".join(f"{g['name']}: {'ok' if g['passed'] else g['reason']}"
-                                    for g in r["detail"].get("guards", []))
-        click.echo(f"{r['seq']:>3} {r['at']} {r['kind']:<10} {(r['trigger'] or ''):<10} {move}{mark}{extra}")
-        click.echo(f"      {' '.join(r['argv'])}")
+    if data["events"]:
+        click.echo(render.history(data["events"]))

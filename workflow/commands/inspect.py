@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from workflow.exit_codes import Exit
+from workflow.commands._common import handle_errors
 
 _REPO = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
@@ -125,21 +125,14 @@ def render(summary) -> str:
 @click.argument("target")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--revision", default="main", show_default=True, help="Hub revision (branch, tag or commit).")
+@handle_errors
 def command(target: str, as_json: bool, revision: str) -> None:
     """Summarize a GGUF model from its header: PATH (a .gguf, first shard of a split model) or
     OWNER/REPO[:QUANT] read from the hub by range requests (no download)."""
-    from llamacpp.errors import BadInput, ExternalFailure
     from llamacpp.model_summary import summarize
 
-    try:
-        header, _ = _read(target, revision)
-        summary = summarize(header)
-    except BadInput as err:
-        click.echo(f"onboard inspect: {err}", err=True)
-        raise SystemExit(int(Exit.BAD_INPUT))
-    except ExternalFailure as err:
-        click.echo(f"onboard inspect: {err}", err=True)
-        raise SystemExit(int(Exit.EXTERNAL))
+    header, _ = _read(target, revision)
+    summary = summarize(header)
     if as_json:
         click.echo(json.dumps(summary.to_json(), indent=2))
     else:

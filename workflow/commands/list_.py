@@ -7,6 +7,7 @@ import click
 
 from phases import FINAL_STATES
 from store import queries
+from workflow import render
 from workflow.commands._common import handle_errors, print_json
 from workflow.commands._readonly import read_connection
 
@@ -23,17 +24,6 @@ def list_rows(conn, *, include_final: bool) -> list[dict[str, Any]]:
     return rows
 
 
-def render_rows(rows: list[dict[str, Any]]) -> str:
-    if not rows:
-        return "No candidates in flight. Start one with: onboard start NAME"
-    width = max(len(r["name"]) for r in rows)
-    lines = [f"{'NAME':<{width}}  {'PHASE':<13}  GUARDS  UPDATED"]
-    for r in rows:
-        guards = f"{r['guards_passed']}/{r['guards_total']}" if r["guards_total"] else "-"
-        lines.append(f"{r['name']:<{width}}  {r['phase']:<13}  {guards:<6}  {r['updated_at']}")
-    return "\n".join(lines)
-
-
 @click.command("list")
 @click.option("--all", "include_final", is_flag=True, help="include onboarded and abandoned candidates")
 @click.option("--json", "as_json", is_flag=True, help="machine-readable output")
@@ -43,4 +33,4 @@ def command(ctx: click.Context, include_final: bool, as_json: bool) -> None:
     """List the candidates being onboarded."""
     with read_connection(ctx) as conn:
         rows = list_rows(conn, include_final=include_final)
-    print_json(rows) if as_json else click.echo(render_rows(rows))
+    print_json({"candidates": rows}) if as_json else click.echo(render.candidate_rows(rows))

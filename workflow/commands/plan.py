@@ -8,11 +8,11 @@ produced, fitting or not; 6 on bad input (file, field named). Thin: parse, call
 """
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
+from workflow.commands._common import handle_errors
 from workflow.exit_codes import Exit
 
 MAX_CTX = 1 << 26  # 64 Mi tokens: more than any model's context; a larger number is a typo, refused with the option named
@@ -100,19 +100,10 @@ def _alternatives(plan_json: dict) -> str:
               help="As llama.cpp's -mg: device index in llama.cpp's order (RPC workers first).")
 @click.option("--json", "as_json", is_flag=True, help="Print the plan as JSON.")
 @click.pass_context
-def command(ctx: click.Context, model: str, **opts) -> None:  # type: ignore[no-untyped-def]
+@handle_errors
+def command(ctx: click.Context, model: str, **opts) -> int:  # type: ignore[no-untyped-def]
     """Predict llama.cpp's memory per device for MODEL.gguf and the llama-server arguments."""
-    from llamacpp.errors import BadInput, DomainError
-
-    try:
-        code = _run(ctx, model, **opts)
-    except BadInput as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(int(Exit.BAD_INPUT))
-    except DomainError as err:
-        click.echo(f"error: {err}", err=True)
-        sys.exit(int(Exit.BAD_INPUT))
-    sys.exit(code)
+    return _run(ctx, model, **opts)
 
 
 def _run(click_ctx: click.Context, model: str, *, ctx_n, parallel, cache_type_k, cache_type_v, flash_attn,  # type: ignore[no-untyped-def]

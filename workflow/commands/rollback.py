@@ -4,14 +4,16 @@ from __future__ import annotations
 import click
 
 from workflow.commands._readonly import complete_candidates
-from workflow.commands._common import handle_errors, make_engine
+from workflow.commands._common import handle_errors
+from workflow.commands._results import JSON_OPTION, run_step
 
 
 @click.command("rollback")
 @click.argument("name", shell_complete=complete_candidates)
+@JSON_OPTION
 @click.pass_context
 @handle_errors
-def command(ctx: click.Context, name: str) -> None:
+def command(ctx: click.Context, name: str, as_json: bool) -> int:
     """Leave NAME's current phase for the previous one and undo what it wrote (by meaning; a conflict
     with someone else's edit is reported, never overwritten)."""
-    make_engine(ctx).rollback(name)
+    return run_step(ctx, as_json, lambda engine: engine.rollback(name))

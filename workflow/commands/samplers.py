@@ -2,7 +2,7 @@
 
 The sampler settings a model's authors recommend, each with its source, so a person can check
 what the samplers phase would write to the profile's EXTRA_ARGS. Thin: reading files and printing
-here, the extraction in ``llamacpp.samplers``. ``--json`` prints the issue-5 contract (plus
+here, the extraction in ``llamacpp.samplers``. ``--json`` prints each setting with its source (plus
 ``notes``). A missing or unreadable file, a damaged GGUF or bad JSON exits 6 naming the file
 (and line).
 """
@@ -15,7 +15,6 @@ from typing import Any
 import click
 
 from workflow.commands._common import handle_errors, print_json
-from workflow.exit_codes import Exit
 
 
 def read_card(path: str) -> str:
@@ -45,11 +44,9 @@ def read_generation_config(path: str) -> dict[str, Any]:
         raise BadInput(f"not UTF-8 text (byte {err.start})", path=path) from None
     except OSError as err:
         raise BadInput(f"cannot read the generation config: {err.strerror or err}", path=path) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise BadInput(f"invalid JSON: {err.msg} (column {err.colno})", path=path, line=err.lineno,
-                       fix="fix the JSON or leave --generation-config out") from None
+    from store.json_input import parse_json
+
+    data = parse_json(text, path, fix="fix the JSON or leave --generation-config out")
     if not isinstance(data, dict):
         raise BadInput(f"expected a JSON object, found {type(data).__name__}", path=path, line=1)
     return data
@@ -107,20 +104,15 @@ def render(advice: Any) -> str:
 @click.option("--gguf", "gguf_path", type=click.Path(), help="GGUF model whose general.sampling.* keys to read.")
 @click.option("--generation-config", "gen_path", type=click.Path(),
               help="The model's generation_config.json.")
-@click.option("--json", "as_json", is_flag=True, help="machine-readable output (the issue-5 contract + notes)")
+@click.option("--json", "as_json", is_flag=True, help="machine-readable output: each setting with its source, and notes")
 @handle_errors
 def command(card: str, gguf_path: str | None, gen_path: str | None, as_json: bool) -> int:
     """Recommended sampler settings from a model card (+ generation_config.json and GGUF)."""
-    from llamacpp.errors import BadInput
     from llamacpp.samplers import extract_samplers
 
-    try:  # mapped here, so bad input never depends on anything beyond this command
-        text = read_card(card)
-        generation_config = read_generation_config(gen_path) if gen_path else None
-        metadata = read_gguf_metadata(gguf_path) if gguf_path else None
-    except BadInput as err:
-        click.echo(f"error: {err}", err=True)
-        return int(Exit.BAD_INPUT)
+    text = read_card(card)
+    generation_config = read_generation_config(gen_path) if gen_path else None
+    metadata = read_gguf_metadata(gguf_path) if gguf_path else None
     advice = extract_samplers(text, gguf_metadata=metadata, generation_config=generation_config)
     if as_json:
         print_json(advice.to_json())

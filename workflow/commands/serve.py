@@ -7,7 +7,6 @@ status are llama-server's own, and no shell ever sees the profile's values.
 """
 from __future__ import annotations
 
-import difflib
 import os
 import shlex
 import sys
@@ -18,6 +17,9 @@ import click
 from llamacpp.errors import BadInput
 from llamacpp.server_command import build_server_argv, find_llama_server
 from store.models_conf import ModelsConf
+from store.suggest import did_you_mean
+from workflow.commands._common import handle_errors
+from workflow.errors import WorkflowError
 from workflow.exit_codes import Exit
 
 
@@ -33,9 +35,8 @@ def find_root(given: str | None) -> Path:
                    fix="run from inside the repository, or pass --root DIR")
 
 
-def _fail(code: Exit, message: str) -> None:
-    click.echo(f"onboard serve: {message}", err=True)
-    raise SystemExit(int(code))
+def _fail(code: Exit, message: str, fix: str | None = None) -> None:
+    raise WorkflowError(code, message, fix=fix)
 
 
 @click.command("serve")
@@ -46,53 +47,49 @@ def _fail(code: Exit, message: str) -> None:
 @click.option("--rig", "rig_path", type=click.Path(dir_okay=False), envvar="ONBOARD_RIG",
               help="Rig file naming the llama-server binary (default: <root>/rig.toml).")
 @click.pass_context
+@handle_errors
 def command(ctx: click.Context, profile_id: str, dry_run: bool, port: int | None, host: str,
             rig_path: str | None) -> None:
     """Start llama-server with the models.conf profile PROFILE_ID (what ./start.sh runs)."""
-    try:
-        root = find_root((ctx.obj or {}).get("root"))
-        conf_path = root / "models.conf"
-        if not conf_path.exists():
-            raise BadInput("no models.conf here", path=str(conf_path), fix="pass --root DIR of your repository")
-        conf = ModelsConf.load(conf_path, args_checked=False)  # another profile's EXTRA_ARGS is not ours to judge
-        section = conf.section(profile_id)
-        if section is None:
-            ids = [s.id for s in conf.sections]
-            close = difflib.get_close_matches(profile_id, ids, n=3)
-            hint = f"did you mean {', '.join(close)}?" if close else \
-                f"known profiles: {', '.join(ids) if ids else '(none)'}"
-            raise BadInput(f"no profile [{profile_id}]", path=str(conf_path), fix=hint)
-        if rig_path is None and (root / "rig.toml").is_file():
-            rig_path = str(root / "rig.toml")
-        if rig_path is not None:
-            from llamacpp.rig_file import read_rig_toml
+    root = find_root((ctx.obj or {}).get("root"))
+    conf_path = root / "models.conf"
+    if not conf_path.exists():
+        raise BadInput("no models.conf here", path=str(conf_path), fix="pass --root DIR of your repository")
+    conf = ModelsConf.load(conf_path, args_checked=False)  # another profile's EXTRA_ARGS is not ours to judge
+    section = conf.section(profile_id)
+    if section is None:
+        ids = [s.id for s in conf.sections]
+        hint = did_you_mean(profile_id, ids) or f"known profiles: {', '.join(ids) if ids else '(none)'}"
+        raise BadInput(f"no profile [{profile_id}]", path=str(conf_path), fix=hint)
+    if rig_path is None and (root / "rig.toml").is_file():
+        rig_path = str(root / "rig.toml")
+    if rig_path is not None:
+        from llamacpp.rig_file import read_rig_toml
 
-            read_rig_toml(rig_path)  # a file that is no TOML is refused with its line, not skipped
-        binary = find_llama_server(rig_path)
-        try:
-            argv = build_server_argv(section.values, binary=binary or "llama-server", host=host, port=port,
-                                     root=root)
-        except BadInput as err:  # name the profile's line in models.conf, not just the field
-            line = section.value_lines.get(err.field or "", section.line)
-            raise BadInput(f"[{profile_id}] {err.message}", path=str(conf_path), line=line,
-                           fix=err.fix or f"correct {err.field or 'that value'} on that line of models.conf") from None
-    except BadInput as err:
-        _fail(Exit.BAD_INPUT, str(err))
+        read_rig_toml(rig_path)  # a file that is no TOML is refused with its line, not skipped
+    binary = find_llama_server(rig_path)
+    try:
+        argv = build_server_argv(section.values, binary=binary or "llama-server", host=host, port=port,
+                                 root=root)
+    except BadInput as err:  # name the profile's line in models.conf, not just the field
+        line = section.value_lines.get(err.field or "", section.line)
+        raise BadInput(f"[{profile_id}] {err.message}", path=str(conf_path), line=line,
+                       fix=err.fix or f"correct {err.field or 'that value'} on that line of models.conf") from None
 
     if dry_run:
         click.echo(shlex.join(argv))
         if binary is None:
-            click.echo("onboard serve: note: llama-server not found; run scripts/install-llama-server.sh "
+            click.echo("note: llama-server not found; run scripts/install-llama-server.sh "
                        "or set LLAMA_SERVER", err=True)
         return
     if binary is None:
-        _fail(Exit.EXTERNAL, "llama-server not found\n  fix: run scripts/install-llama-server.sh, "
+        _fail(Exit.EXTERNAL, "llama-server not found", "run scripts/install-llama-server.sh, "
                              "set LLAMA_SERVER, or name it in rig.toml (llama_server = \"...\")")
     model = Path(argv[2])
     if not model.is_file():
         line = section.value_lines.get("MODEL", section.line)
-        _fail(Exit.BAD_INPUT, f"{conf_path}:{line}: [{profile_id}] MODEL: {model} does not exist\n"
-                              f"  fix: download the model (onboard advance) or correct MODEL")
+        _fail(Exit.BAD_INPUT, f"{conf_path}:{line}: [{profile_id}] MODEL: {model} does not exist",
+              "download the model (onboard advance) or correct MODEL")
     os.environ.setdefault("CUDA_DEVICE_ORDER", "PCI_BUS_ID")  # CUDA numbers devices as NVML and the plan do
     sys.stdout.flush()
     try:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import click
 
 from workflow.commands._readonly import complete_cards
-from workflow.commands._common import handle_errors, make_engine
+from workflow.commands._common import handle_errors
+from workflow.commands._results import JSON_OPTION, run_step
 
 
 @click.command("start")
@@ -13,9 +14,10 @@ from workflow.commands._common import handle_errors, make_engine
               help="GGUF repository on the hub (wins over everything the card says).")
 @click.option("--profile-id", "profile", metavar="ID",
               help="The models.conf section to create (default: NAME as a lowercase slug).")
+@JSON_OPTION
 @click.pass_context
 @handle_errors
-def command(ctx: click.Context, name: str, repo: str | None, profile: str | None) -> None:
+def command(ctx: click.Context, name: str, repo: str | None, profile: str | None, as_json: bool) -> int:
     """Start onboarding candidate NAME (its card: models/documentation/CANDIDATES/README_<NAME>.md).
 
     The card may be the model's Hugging Face README saved as it is. The GGUF repository comes from
@@ -29,7 +31,7 @@ def command(ctx: click.Context, name: str, repo: str | None, profile: str | None
         if profile_id(profile) != profile:
             raise BadInput(f"{profile!r} is not a profile id: use lowercase letters, digits, '.', '_' and '-'",
                            field="--profile-id", fix=f"e.g. --profile-id {profile_id(profile) or 'my-model'}")
-    make_engine(ctx).start(name, repo, profile)
+    return run_step(ctx, as_json, lambda engine: engine.start(name, repo, profile))
 
 
 def _check_input(name: str, repo: str | None) -> None:
