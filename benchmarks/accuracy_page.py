@@ -15,7 +15,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from llamacpp.planner.accuracy_report import render_accuracy_page  # noqa: E402
+from onboard.llamacpp.planner.accuracy_report import render_accuracy_page  # noqa: E402
 
 DOC = REPO / "docs" / "accuracy.md"
 MEMORY_JSON = REPO / "docs" / "data" / "accuracy.json"

@@ -22,9 +22,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.accuracy_page import DOC, write_page  # noqa: E402
-from llamacpp.gguf_header import read_header  # noqa: E402
-from llamacpp.planner import make_plan  # noqa: E402
-from llamacpp.planner.accuracy_report import render_accuracy, summarize  # noqa: E402
+from onboard.llamacpp.gguf_header import read_header  # noqa: E402
+from onboard.llamacpp.planner import make_plan  # noqa: E402
+from onboard.llamacpp.planner.accuracy_report import render_accuracy, summarize  # noqa: E402
 from tests.conftest import find_llama_binary  # noqa: E402
 from tests.planner_cases import (CASES, compare, cuda_rig, for_device, lavapipe_rig, measured_from_log,  # noqa: E402
                                  model_path, request_for, run_case)

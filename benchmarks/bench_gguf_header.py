@@ -56,7 +56,7 @@ _CHILD = r"""
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[4])
 from gguf import GGUFReader
-from llamacpp.gguf_header import read_header
+from onboard.llamacpp.gguf_header import read_header
 what, reader, path = sys.argv[1:4]
 
 def parse():
@@ -162,8 +162,8 @@ def remote_rows(files: dict[str, Path]) -> list[Row]:
 
 def remote(files: dict[str, Path]) -> list[tuple[str, int, int, int, int]]:
     """(name, header bytes, HEAD requests, GET requests, bytes fetched) per model via the local hub."""
-    from llamacpp.gguf_header import read_header
-    from llamacpp.remote_gguf import RemoteStats, read_remote_header
+    from onboard.llamacpp.gguf_header import read_header
+    from onboard.llamacpp.remote_gguf import RemoteStats, read_remote_header
     from tests.hub_server import LocalHub, hf_endpoint
     from tests.test_remote_gguf import HeaderThenZeros
 

@@ -3,7 +3,7 @@
 Builds the log by repeating the lines of a real fixture (a full -lv 4 start with two requests) until
 it has 200,000 lines, then measures, in this same run and on the same file:
 
-  * `onboard logs analyze FILE --json` as a separate process (python -m workflow.cli),
+  * `onboard logs analyze FILE --json` as a separate process (python -m onboard.workflow.cli),
   * `grep -c 'buffer size' FILE` (the reference: one pass over the file, in C), and grep -c with
     every keyword the analyser scans for (the same search, in C),
   * `python -c pass` (the interpreter's start, which the onboard process pays before reading a line),
@@ -30,8 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.measure import Figures, Row, peak_row, print_figures, run_interleaved  # noqa: E402
-from llamacpp.log_analysis import analyze_file  # noqa: E402
-from llamacpp.server_log.table import KEYWORDS  # noqa: E402
+from onboard.llamacpp.log_analysis import analyze_file  # noqa: E402
+from onboard.llamacpp.server_log.table import KEYWORDS  # noqa: E402
 
 FIXTURE = REPO / "tests" / "fixtures" / "llama-server-logs" / "skulk-lavapipe-gemma-startup-lv4-faoff.log"
 TITLE = "onboard logs analyze on a 200,000-line log"
@@ -80,7 +80,7 @@ def figures(runs: int = 5, lines: int = 200_000) -> Figures:
         size_mib = big.stat().st_size / 2**20
         keyword_args = [arg for key in KEYWORDS for arg in ("-e", key)]
         s = run_interleaved({
-            "onboard": [sys.executable, "-m", "workflow.cli", "logs", "analyze", str(big), "--json"],
+            "onboard": [sys.executable, "-m", "onboard.workflow.cli", "logs", "analyze", str(big), "--json"],
             "grep": [grep, "-c", "buffer size", str(big)],
             "grep_all": [grep, "-c", "-F", *keyword_args, str(big)],
             "python": [sys.executable, "-c", "pass"],

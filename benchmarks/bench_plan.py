@@ -34,7 +34,7 @@ def figures(runs: int = 5, layers: int = 180) -> Figures:
         path = write_header_only(Path(tmp) / "qwen3-235b-shaped.gguf", spec.tensors, spec.metadata)
         size_gib = sum(t.n_bytes for t in spec.tensors) / 2**30
         py = sys.executable
-        plan = [py, "-m", "workflow.cli", "plan", str(path), "--device", "CUDA0=22000", "--device", "CUDA1=14500",
+        plan = [py, "-m", "onboard.workflow.cli", "plan", str(path), "--device", "CUDA0=22000", "--device", "CUDA1=14500",
                 "--ctx", "32768", "--json"]
         s = run_interleaved({"base": [py, "-c", "pass"], "plan": plan}, runs, REPO)
     base, ours = s["base"], s["plan"]

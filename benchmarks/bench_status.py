@@ -16,9 +16,9 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.measure import Figures, Row, print_figures, run_child, run_interleaved  # noqa: E402
-from store.db import open_db, utcnow  # noqa: E402
-from store.schema import Candidate, GuardResult  # noqa: E402
-from phases import PHASES  # noqa: E402
+from onboard.store.db import open_db, utcnow  # noqa: E402
+from onboard.store.schema import Candidate, GuardResult  # noqa: E402
+from onboard.phases import PHASES  # noqa: E402
 
 TITLE = "Read-only commands against the import floor"
 ABOUT = ("`onboard status` (all candidates, then one) and `onboard list --json`, each a whole process "
@@ -50,7 +50,7 @@ def figures(runs: int = 15, candidates: int = 50) -> Figures:
         root = Path(tmp)
         populate(root, candidates)
         py = sys.executable
-        cli = [py, "-m", "workflow.cli", "--root", str(root)]
+        cli = [py, "-m", "onboard.workflow.cli", "--root", str(root)]
         listing = json.loads(run_child(cli + ["list", "--json"], REPO).stdout)["candidates"]
         if not listing:  # a benchmark of an empty listing would measure nothing
             raise RuntimeError("onboard list --json listed no candidate")

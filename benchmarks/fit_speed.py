@@ -24,8 +24,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.accuracy_page import SPEED_JSON, write_page  # noqa: E402
-from llamacpp.planner import speed  # noqa: E402
-from llamacpp.planner.speed_report import accuracy, load_measurements, row_loads  # noqa: E402
+from onboard.llamacpp.planner import speed  # noqa: E402
+from onboard.llamacpp.planner.speed_report import accuracy, load_measurements, row_loads  # noqa: E402
 
 
 def nnls(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from benchmarks.measure import fmt, print_figures, ratio_text, target_text  # noqa: E402
-from phases.docs_blocks import Block, complete  # noqa: E402
+from onboard.phases.docs_blocks import Block, complete  # noqa: E402
 
 RESULTS = Path("benchmarks") / "results" / "performance.json"
 DOC = "docs/performance.md"
@@ -142,7 +142,7 @@ def block(results: Path = RESULTS) -> Block:
 def write(data: dict, root: Path = REPO) -> list[str]:
     """Write the JSON, then re-render the page's block from the JSON written (never from memory, so
     the page is exactly what the test re-renders). Returns the files written."""
-    from store.atomic import write_atomic
+    from onboard.store.atomic import write_atomic
 
     write_atomic(root / RESULTS, json.dumps(data, indent=1) + "\n")
     pages = complete(root, [block()])

@@ -101,7 +101,7 @@ class ChatVerdict:
 def special_tokens(path: str | Path) -> dict[int, str] | None:
     """Control and user-defined tokens of a local GGUF (id -> text); None when the file is not local
     or holds no vocabulary. Reads the whole vocabulary (about a second for 262,144 tokens)."""
-    from llamacpp.gguf_header import MAX_ARRAY_LEN, read_header
+    from onboard.llamacpp.gguf_header import MAX_ARRAY_LEN, read_header
 
     path = Path(path)
     if not path.is_file():

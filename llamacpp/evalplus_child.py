@@ -1,10 +1,10 @@
 """Runs in a child process only, where EvalPlus is imported:
 
-- ``python -m llamacpp.evalplus_child sanitize DATASET IN OUT``: EvalPlus's own ``sanitize`` applied
+- ``python -m onboard.llamacpp.evalplus_child sanitize DATASET IN OUT``: EvalPlus's own ``sanitize`` applied
   to our raw answers, with the entry points of the dataset file;
-- ``python -m llamacpp.evalplus_child export humaneval|mbpp OUT``: EvalPlus's dataset (downloaded by
+- ``python -m onboard.llamacpp.evalplus_child export humaneval|mbpp OUT``: EvalPlus's dataset (downloaded by
   EvalPlus on first use, needs the internet) written as a ``.jsonl`` file our client reads;
-- ``python -m llamacpp.evalplus_child evaluate ARGS...``: ``python -m evalplus.evaluate ARGS...``,
+- ``python -m onboard.llamacpp.evalplus_child evaluate ARGS...``: ``python -m evalplus.evaluate ARGS...``,
   unchanged, except that the process ends when scoring ends. EvalPlus starts a watchdog thread that
   sleeps 20 s between checks and is not a daemon, so every run of its evaluate lasted at least 20 s
   after the last answer was scored; here the threads it starts are daemons, which changes nothing else.
@@ -24,12 +24,12 @@ def main(argv: list[str]) -> int:
     if argv and argv[0] == "evaluate":
         return evaluate(argv[1:])
     if len(argv) != 4 or argv[0] != "sanitize":
-        print("usage: python -m llamacpp.evalplus_child sanitize DATASET.jsonl[.gz] RAW.jsonl OUT.jsonl\n"
-              "       python -m llamacpp.evalplus_child export humaneval|mbpp OUT.jsonl", file=sys.stderr)
+        print("usage: python -m onboard.llamacpp.evalplus_child sanitize DATASET.jsonl[.gz] RAW.jsonl OUT.jsonl\n"
+              "       python -m onboard.llamacpp.evalplus_child export humaneval|mbpp OUT.jsonl", file=sys.stderr)
         return 2
     from evalplus.sanitize import sanitize
 
-    from llamacpp.evalplus_run import load_tasks
+    from onboard.llamacpp.evalplus_run import load_tasks
 
     _verb, dataset, raw, out = argv
     entry = {t["task_id"]: t["entry_point"] for t in load_tasks(dataset)}

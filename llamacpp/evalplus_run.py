@@ -32,9 +32,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from llamacpp.chat_template import completion_stops
-from llamacpp.errors import BadInput, ExternalFailure
-from llamacpp.progress import Progress as ProgressLine
+from onboard.llamacpp.chat_template import completion_stops
+from onboard.llamacpp.errors import BadInput, ExternalFailure
+from onboard.llamacpp.progress import Progress as ProgressLine
 
 # EvalPlus 0.3.1, evalplus/codegen.py: the instruction its chat backends send before the task
 INSTRUCTION_PREFIX = ("Please provide a self-contained Python script that solves the following problem "
@@ -270,10 +270,10 @@ def score(samples_path: Path, dataset: str, dataset_path: Path, *, cache_dir: Pa
     results = sanitized.with_name(sanitized.stem + "_eval_results.json")
     results.unlink(missing_ok=True)  # evaluate would reuse an old result file
     progress("sanitizing the answers with EvalPlus's sanitize")
-    _child([python, "-m", "llamacpp.evalplus_child", "sanitize", str(dataset_path), str(samples_path), str(sanitized)],
+    _child([python, "-m", "onboard.llamacpp.evalplus_child", "sanitize", str(dataset_path), str(samples_path), str(sanitized)],
            env, timeout_s, "EvalPlus sanitize")
     progress("scoring with evalplus.evaluate (its own test runner)")
-    argv = [python, "-m", "llamacpp.evalplus_child", "evaluate", "--dataset", dataset, "--samples", str(sanitized),
+    argv = [python, "-m", "onboard.llamacpp.evalplus_child", "evaluate", "--dataset", dataset, "--samples", str(sanitized),
             "--parallel", str(parallel or max(1, (os.cpu_count() or 2) // 2))]
     output = _child(argv, env, timeout_s, "evalplus.evaluate")
     found = {kind: float(v) for _name, kind, v in _PASS_AT_1.findall(_ANSI.sub("", output))}
@@ -310,7 +310,7 @@ def run(argv: Sequence[str], *, dataset: str, dataset_path: Path, out_dir: Path,
     ``show_progress``: the server start and the tasks as progress lines on stderr (llamacpp.progress;
     None = on unless ONBOARD_QUIET is set); ``progress`` still gets the per-task lines.
     """
-    from llamacpp.launcher import free_port, launch
+    from onboard.llamacpp.launcher import free_port, launch
 
     started = time.monotonic()
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import BinaryIO
 
-from llamacpp.errors import BadInput
+from onboard.llamacpp.errors import BadInput
 
 MAX_HEADER_BYTES = 1 << 30       # metadata + tensor table (real ones are < 50 MiB)
 

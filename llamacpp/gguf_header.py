@@ -29,9 +29,9 @@ from typing import Any, BinaryIO, Callable, Sequence, TypeVar
 
 from gguf.constants import GGML_QUANT_SIZES, GGUF_DEFAULT_ALIGNMENT, GGUF_MAGIC, GGMLQuantizationType, GGUFValueType
 
-from llamacpp.gguf_cursor import MAX_HEADER_BYTES, Cursor, GGUFFormatError
-from llamacpp.gguf_model import GGUFHeader, SkippedArray, TensorInfo
-from llamacpp.gguf_shards import ShardHeader, combine_shards, split_shard_paths
+from onboard.llamacpp.gguf_cursor import MAX_HEADER_BYTES, Cursor, GGUFFormatError
+from onboard.llamacpp.gguf_model import GGUFHeader, SkippedArray, TensorInfo
+from onboard.llamacpp.gguf_shards import ShardHeader, combine_shards, split_shard_paths
 
 __all__ = [
     "GGUFFormatError",

@@ -11,8 +11,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from llamacpp.gguf_cursor import GGUFFormatError
-from llamacpp.gguf_model import GGUFHeader, TensorInfo
+from onboard.llamacpp.gguf_cursor import GGUFFormatError
+from onboard.llamacpp.gguf_model import GGUFHeader, TensorInfo
 
 _SPLIT_NAME = re.compile(r"^(?P<prefix>.*)-(?P<no>\d{5})-of-(?P<count>\d{5})\.gguf$")
 

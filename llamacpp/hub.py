@@ -7,10 +7,10 @@ completeness check) and ``hub_errors`` (the one adapter from huggingface_hub's e
 """
 from __future__ import annotations
 
-from llamacpp.hub_download import (GGUF_MAGIC, check_files_present, download_command, download_quant, local_paths,
+from onboard.llamacpp.hub_download import (GGUF_MAGIC, check_files_present, download_command, download_quant, local_paths,
                                    read_split_keys)
-from llamacpp.hub_errors import hub_errors, hub_failure
-from llamacpp.hub_quants import (LOCAL_REPO_PREFIX, QUANT_TOKENS, Quant, QuantFile, RepoListing, default_target_dir,
+from onboard.llamacpp.hub_errors import hub_errors, hub_failure
+from onboard.llamacpp.hub_quants import (LOCAL_REPO_PREFIX, QUANT_TOKENS, Quant, QuantFile, RepoListing, default_target_dir,
                                  find_quant, group_files, hub_offline, is_local_repo, is_mmproj, list_quants,
                                  list_repo_files, local_quants, local_repo_id, model_dir_name, model_folder_quants,
                                  quant_name, safe_relpath, unsafe_relpath)

@@ -16,11 +16,11 @@ import inspect
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable
 
-from llamacpp.errors import ExternalFailure
-from llamacpp.gguf_header import GGUFFormatError, read_metadata
-from llamacpp.hub_errors import hub_errors, hub_failure
-from llamacpp.hub_quants import _SHARD_RE, Quant, QuantFile, safe_relpath
-from llamacpp.progress import Progress
+from onboard.llamacpp.errors import ExternalFailure
+from onboard.llamacpp.gguf_header import GGUFFormatError, read_metadata
+from onboard.llamacpp.hub_errors import hub_errors, hub_failure
+from onboard.llamacpp.hub_quants import _SHARD_RE, Quant, QuantFile, safe_relpath
+from onboard.llamacpp.progress import Progress
 
 GGUF_MAGIC = b"GGUF"
 _SPLIT_KEYS = ("split.no", "split.count", "split.tensors.count")

@@ -11,7 +11,7 @@ import contextlib
 import importlib
 from typing import Iterator
 
-from llamacpp.errors import ExternalFailure, OnboardError
+from onboard.llamacpp.errors import ExternalFailure, OnboardError
 
 _STATUS_TEXT = {
     401: ("the hub refused the request as unauthenticated (HTTP 401): the token is missing, wrong or expired",

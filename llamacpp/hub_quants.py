@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Sequence
 
-from llamacpp.errors import BadInput, ExternalFailure
-from llamacpp.hub_errors import hub_errors
+from onboard.llamacpp.errors import BadInput, ExternalFailure
+from onboard.llamacpp.hub_errors import hub_errors
 
 # Quantization names as they appear in GGUF file names (llama.cpp's ftypes plus the names
 # quantizers publish: Unsloth's UD-*_XL, bartowski's *_L). Matched longest first, case-insensitively.

@@ -321,7 +321,7 @@ def check_answer(host: str, port: int, mode: str, *, timeout: float = 600.0, max
     Why: speed says nothing about whether answers are usable; a GGUF without its chat template
     answers chat requests with template text until the limit, and only a real request shows it.
     """
-    from llamacpp.chat_template import CHAT_PROMPT, COMPLETION_PROMPT, completion_stops, judge_answer
+    from onboard.llamacpp.chat_template import CHAT_PROMPT, COMPLETION_PROMPT, completion_stops, judge_answer
 
     base = f"http://{_url_host(host)}:{port}"
     if mode == "completion":

@@ -8,9 +8,9 @@ is a log at all.
 """
 from __future__ import annotations
 
-from llamacpp.server_log.diagnosis import diagnose, phase_text
-from llamacpp.server_log.report import OOM_PHASES, LogReport
-from llamacpp.server_log.streaming import LogSource, analyze_file, analyze_lines, analyze_log, require_text_log
+from onboard.llamacpp.server_log.diagnosis import diagnose, phase_text
+from onboard.llamacpp.server_log.report import OOM_PHASES, LogReport
+from onboard.llamacpp.server_log.streaming import LogSource, analyze_file, analyze_lines, analyze_log, require_text_log
 
 __all__ = ["OOM_PHASES", "LogReport", "LogSource", "analyze_log", "analyze_lines", "analyze_file", "diagnose",
            "phase_text", "require_text_log"]

@@ -20,7 +20,7 @@ from typing import Any
 
 from gguf.constants import GGMLQuantizationType, LlamaFileType
 
-from llamacpp.gguf_model import GGUFHeader, SkippedArray
+from onboard.llamacpp.gguf_model import GGUFHeader, SkippedArray
 
 __all__ = ["ModelSummary", "AttentionSummary", "SlidingWindow", "MLASummary", "RecurrentSummary", "summarize"]
 

@@ -37,8 +37,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
-from llamacpp.errors import BadInput
-from llamacpp.tensor_rules import FFN_DENSE_REGEX, FFN_EXPS_REGEX
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.tensor_rules import FFN_DENSE_REGEX, FFN_EXPS_REGEX
 
 # models.conf key each flag of build_server_argv's own part comes from (the rest is EXTRA_ARGS)
 _SOURCE_KEY = {"-m": "MODEL", "-c": "CTX_SIZE", "-ngl": "N_GPU_LAYERS", "-fit": "FIT"}

@@ -21,7 +21,7 @@ made with ``enabled=None`` obeys).
 
 For a download (bytes), where a library reports ``(bytes_done, bytes_total)``::
 
-    from llamacpp.progress import Progress
+    from onboard.llamacpp.progress import Progress
 
     progress = Progress.for_bytes("download", total_bytes=size)   # MiB done/total, MiB/s, ETA
     fetch(url, on_progress=progress.bytes_callback())              # calls back (done, total)

@@ -20,10 +20,10 @@ import io
 from dataclasses import dataclass, field
 from typing import Any
 
-from llamacpp.errors import ExternalFailure
-from llamacpp.gguf_header import DEFAULT_MAX_ARRAY_ITEMS, combine_shards, read_shard_header, split_shard_paths
-from llamacpp.gguf_model import GGUFHeader
-from llamacpp.hub_errors import hub_errors
+from onboard.llamacpp.errors import ExternalFailure
+from onboard.llamacpp.gguf_header import DEFAULT_MAX_ARRAY_ITEMS, combine_shards, read_shard_header, split_shard_paths
+from onboard.llamacpp.gguf_model import GGUFHeader
+from onboard.llamacpp.hub_errors import hub_errors
 
 __all__ = ["read_remote_header", "RemoteStats", "HubRangeStream"]
 

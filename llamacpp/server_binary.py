@@ -14,8 +14,8 @@ with ``<cache>/llama-server.json`` saying which binary, from where and why. A la
 record while the binary (size, modification time) and the CPU are the same, so a second setup does
 not start a server again. The tests' own build, ``<cache>/llama.cpp/bin``, is never touched here.
 
-Run as ``python -m llamacpp.server_binary choose`` (what scripts/setup.sh does) or
-``python -m llamacpp.server_binary probe BINARY`` to check one binary.
+Run as ``python -m onboard.llamacpp.server_binary choose`` (what scripts/setup.sh does) or
+``python -m onboard.llamacpp.server_binary probe BINARY`` to check one binary.
 """
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
-from llamacpp.server_command import _rig_llama_server, cache_dir
+from onboard.llamacpp.server_command import _rig_llama_server, cache_dir
 
 GEMMA_FILE = "gemma-3-270m-it-Q4_K_M.gguf"  # what scripts/install-gemma.sh writes under <cache>/models
 EXIT_NONE_RUNS = 8  # no candidate generated a token: the caller compiles (an external program failed)
@@ -149,7 +149,7 @@ def probe(binary: str, model: Path, *, source: str = "given", log_path: Path | N
 
     Never raises for a binary that misbehaves: a crash, a refusal or silence is the verdict's reason.
     """
-    from llamacpp.launcher import launch
+    from onboard.llamacpp.launcher import launch
 
     verdict = Verdict(binary=binary, source=source)
     path = Path(binary)
@@ -392,7 +392,7 @@ def _link(binary: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``choose``: pick and link a llama-server (exit 8: none runs here); ``probe``: check one."""
-    parser = argparse.ArgumentParser(prog="python -m llamacpp.server_binary", description=main.__doc__)
+    parser = argparse.ArgumentParser(prog="python -m onboard.llamacpp.server_binary", description=main.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     default_model = cache_dir() / "models" / GEMMA_FILE
     choose_p = sub.add_parser("choose", help="the person's llama-server, else a runnable prebuilt; linked at "
@@ -417,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(json.dumps(asdict(verdict), indent=2) if args.json else verdict.line())
         return 0 if verdict.ok else EXIT_NONE_RUNS
     rig = args.rig or (Path(os.environ["ONBOARD_RIG"]) if os.environ.get("ONBOARD_RIG") else Path("rig.toml"))
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     try:
         verdict = choose(args.model, rig_path=rig, prebuilts=() if args.no_prebuilt else PREBUILTS,

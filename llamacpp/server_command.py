@@ -18,7 +18,7 @@ import tomllib
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from llamacpp.errors import BadInput
+from onboard.llamacpp.errors import BadInput
 
 # llama.cpp's own spellings (common/arg.cpp: is_truthy / is_falsey)
 _TRUTHY = ("on", "enabled", "true", "1")

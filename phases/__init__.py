@@ -5,11 +5,11 @@ come from ``PHASES``.
 """
 from __future__ import annotations
 
-from phases.contract import Phase
+from onboard.phases.contract import Phase
 
 
 def _load() -> tuple[Phase, ...]:
-    from phases import evaluate, download, profile, samplers, test, bench_profile, benchmark, docs
+    from onboard.phases import evaluate, download, profile, samplers, test, bench_profile, benchmark, docs
 
     return tuple(m.PHASE for m in (evaluate, download, profile, samplers, test, bench_profile, benchmark, docs))
 

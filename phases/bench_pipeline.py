@@ -48,15 +48,15 @@ def production_id(bench: str) -> str:
 
 def bench_sections(root: Path) -> list:  # -> list[store.models_conf.Section]
     """Every ``[bench-*]`` profile of the repository's models.conf, in file order."""
-    from store.models_conf import ModelsConf
+    from onboard.store.models_conf import ModelsConf
 
     return [s for s in ModelsConf.load(root / "models.conf").sections if s.id.startswith("bench-")]
 
 
 def load_json(root: Path, relpath: str) -> dict[str, Any]:
     """A pipeline data file ({} when absent); bad JSON is BadInput naming file and line."""
-    from llamacpp.errors import BadInput
-    from store.json_input import parse_json
+    from onboard.llamacpp.errors import BadInput
+    from onboard.store.json_input import parse_json
 
     path = root / relpath
     if not path.is_file():
@@ -96,7 +96,7 @@ def with_client(client: dict[str, Any], bench: str, *, thinking: bool, system_pr
 
 
 def client_config(root: Path, bench: str):  # -> llamacpp.evalplus_run.ClientConfig
-    from llamacpp.evalplus_run import ClientConfig
+    from onboard.llamacpp.evalplus_run import ClientConfig
 
     client = load_json(root, CLIENT_JSON)
     defaults = {**DEFAULT_CLIENT, **(client.get("defaults") or {})}
@@ -114,7 +114,7 @@ def run_timeout(root: Path) -> float:
 def find_dataset(root: Path, dataset: str, given: str | None = None) -> Path | None:
     """The dataset file: given, else EvalPlus's own override variable, else a copy in
     ``benchmarks/evalplus/data/``; None = let EvalPlus download it (needs the internet)."""
-    from llamacpp.evalplus_run import DATASETS
+    from onboard.llamacpp.evalplus_run import DATASETS
 
     for candidate in (given, os.environ.get(DATASETS[dataset])):
         if candidate:
@@ -131,11 +131,11 @@ def download_dataset(root: Path, dataset: str) -> Path:
     import subprocess
     import sys
 
-    from llamacpp.errors import ExternalFailure
+    from onboard.llamacpp.errors import ExternalFailure
 
     out = root / PIPELINE_DIR / "data" / DATASET_FILES[dataset][1]
     out.parent.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run([sys.executable, "-m", "llamacpp.evalplus_child", "export", dataset, str(out)],
+    proc = subprocess.run([sys.executable, "-m", "onboard.llamacpp.evalplus_child", "export", dataset, str(out)],
                           capture_output=True, text=True)
     if proc.returncode != 0:
         raise ExternalFailure(f"EvalPlus could not provide the {dataset} dataset: {proc.stderr.strip()[-500:]}",
@@ -153,10 +153,10 @@ def measure(root: Path, bench: str, *, binary: str, dataset: str = "humaneval", 
     import dataclasses
     import time
 
-    from llamacpp import evalplus_run
-    from llamacpp.errors import BadInput
-    from llamacpp.server_command import build_server_argv
-    from store.models_conf import ModelsConf
+    from onboard.llamacpp import evalplus_run
+    from onboard.llamacpp.errors import BadInput
+    from onboard.llamacpp.server_command import build_server_argv
+    from onboard.store.models_conf import ModelsConf
 
     section = ModelsConf.load(root / "models.conf").section(bench)
     if section is None:

@@ -15,10 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from phases.contract import Guard, GuardResult, Phase, PhaseContext
-from phases.facts import Facts
-from phases import bench_pipeline as bp
-from phases import profile_values
+from onboard.phases.contract import Guard, GuardResult, Phase, PhaseContext
+from onboard.phases.facts import Facts
+from onboard.phases import bench_pipeline as bp
+from onboard.phases import profile_values
 
 SAMPLER_FLAGS = ("--temp", "--top-p", "--top-k", "--min-p", "--repeat-penalty", "--presence-penalty",
                  "--frequency-penalty", "--typical", "--mirostat", "--dry-multiplier", "--xtc-probability", "--seed")
@@ -48,7 +48,7 @@ def is_thinking(ctx: PhaseContext) -> bool:
         return bool(ctx.options["thinking"])
     card = ctx.card_path()
     if card.is_file():
-        from llamacpp.candidate_card import load_card
+        from onboard.llamacpp.candidate_card import load_card
 
         return bool(load_card(card, require_repo=False).thinking)
     return bool(_samplers(ctx).get("thinking_model"))
@@ -74,9 +74,9 @@ def carried_args(args: list[str]) -> list[str]:
 
 def bench_values(ctx: PhaseContext) -> tuple[dict[str, str], list[str], dict]:
     """The ``[bench-<id>]`` values, its comments and the plan's facts."""
-    from llamacpp.errors import BadInput
-    from phases.profile import make_plan, profile_from_plan
-    from store.models_conf import join_extra_args, split_extra_args
+    from onboard.llamacpp.errors import BadInput
+    from onboard.phases.profile import make_plan, profile_from_plan
+    from onboard.store.models_conf import join_extra_args, split_extra_args
 
     production = profile_values.current(ctx)
     if production is None:
@@ -129,11 +129,11 @@ def model_names(ctx: PhaseContext, production_name: str) -> list[str]:
     names = [production_name]
     card = ctx.card_path()
     if card.is_file():
-        from llamacpp.candidate_card import load_card
+        from onboard.llamacpp.candidate_card import load_card
 
         base = load_card(card, require_repo=False).base_model
         names += [base] if isinstance(base, str) else list(base or [])
-    from phases.sources import known_repo
+    from onboard.phases.sources import known_repo
 
     repo = known_repo(ctx)
     if repo:
@@ -143,7 +143,7 @@ def model_names(ctx: PhaseContext, production_name: str) -> list[str]:
 
 
 def prepare(ctx: PhaseContext) -> None:
-    from phases import owner_pipeline
+    from onboard.phases import owner_pipeline
 
     values, comments, facts = bench_values(ctx)
     bench = bp.bench_id(ctx.profile_id)
@@ -174,8 +174,8 @@ def prepare(ctx: PhaseContext) -> None:
 
 def client_mode_of(ctx: PhaseContext) -> str:
     """"completion" for a base model (the chat verdict), so that benchmark.sh asks it as the phase does."""
-    from llamacpp.evalplus_run import client_mode
-    from phases.sources import chat
+    from onboard.llamacpp.evalplus_run import client_mode
+    from onboard.phases.sources import chat
 
     return client_mode((chat(ctx) or {}).get("kind"))
 
@@ -183,7 +183,7 @@ def client_mode_of(ctx: PhaseContext) -> str:
 def _enter_in_our_pipeline(ctx: PhaseContext, bench: str, display_name: str, thinking: bool,
                            system_prompt: str | None) -> None:
     """Our template pipeline's data files (models.json, client.json) and its README's generated block."""
-    from phases import docs_blocks
+    from onboard.phases import docs_blocks
 
     ctx.write_shared(bp.MODELS_JSON, bp.dump_json(bp.with_model(bp.load_json(ctx.root, bp.MODELS_JSON), bench,
                                                                 display_name)), f"{bp.MODELS_JSON}: {bench}")
@@ -197,9 +197,9 @@ def _enter_in_our_pipeline(ctx: PhaseContext, bench: str, display_name: str, thi
 
 
 def _valid(ctx: PhaseContext) -> GuardResult:
-    from llamacpp.errors import BadInput
-    from llamacpp.server_command import build_server_argv
-    from store.models_conf import split_extra_args
+    from onboard.llamacpp.errors import BadInput
+    from onboard.llamacpp.server_command import build_server_argv
+    from onboard.store.models_conf import split_extra_args
 
     bench = bp.bench_id(ctx.profile_id)
     section = profile_values.current(ctx, bench)
@@ -229,7 +229,7 @@ def _valid(ctx: PhaseContext) -> GuardResult:
     if wrong:
         return GuardResult(False, f"[{bench}]: " + "; ".join(wrong),
                            fix=f"onboard rollback {ctx.name} then advance again (re-plans it)")
-    from phases import owner_pipeline
+    from onboard.phases import owner_pipeline
 
     owner = owner_pipeline.is_owner_pipeline(ctx.root)
     if owner:

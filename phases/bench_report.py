@@ -13,7 +13,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from phases import bench_pipeline as bp
+from onboard.phases import bench_pipeline as bp
 
 REPORT_HEADER = ("# Benchmark report\n\nEvalPlus (HumanEval+ / MBPP+, greedy) against each model's `[bench-*]` "
                  "profile, run by `onboard` (benchmark phase) or `benchmarks/evalplus/benchmark.sh`.\n"
@@ -36,7 +36,7 @@ def _reference(models: dict[str, Any], summary: dict[str, Any]) -> str:
 
 
 def _models(root: Path) -> dict[str, Any]:
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     try:
         return bp.load_json(root, bp.MODELS_JSON)

@@ -17,9 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
-from phases.facts import Facts
-from phases import bench_pipeline as bp
+from onboard.phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from onboard.phases.facts import Facts
+from onboard.phases import bench_pipeline as bp
 
 
 @dataclass
@@ -40,9 +40,9 @@ def prepare(ctx: PhaseContext) -> None:
 
 
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
-    from llamacpp.errors import BadInput, ExternalFailure
-    from llamacpp.server_command import find_llama_server
-    from phases import docs_blocks, owner_pipeline
+    from onboard.llamacpp.errors import BadInput, ExternalFailure
+    from onboard.llamacpp.server_command import find_llama_server
+    from onboard.phases import docs_blocks, owner_pipeline
 
     quick = None
     if opts.get("quick"):
@@ -81,7 +81,7 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
 def client_mode(ctx: PhaseContext) -> str:
     """How the benchmark asks the model: a base model (evaluate's verdict) completes code, as EvalPlus
     asks base models; every other model is asked through chat."""
-    from phases.bench_profile import client_mode_of
+    from onboard.phases.bench_profile import client_mode_of
 
     mode = client_mode_of(ctx)
     if mode == "completion":
@@ -94,7 +94,7 @@ def _run_in_owner_pipeline(ctx: PhaseContext, bench: str, *, binary: str, datase
     let the owner's own generate-report.py write the report, as their benchmark.sh would."""
     from pathlib import Path
 
-    from phases import owner_pipeline as op
+    from onboard.phases import owner_pipeline as op
 
     thinking = bool((ctx.facts_of("bench-profile").plan or {}).get("thinking"))
     summary, result = bp.measure(ctx.root, bench, binary=binary, dataset=dataset, dataset_path=dataset_path,

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from phases.facts import Facts
+from onboard.phases.facts import Facts
 
 if TYPE_CHECKING:  # the journal is only needed when a step writes
-    from store.journal import Journal
-    from store.schema import Step
+    from onboard.store.journal import Journal
+    from onboard.store.schema import Step
 
 
 
@@ -117,7 +117,7 @@ class PhaseContext:
         found = self.facts_by_phase.get(phase)
         if isinstance(found, Facts):
             return found
-        from phases import BY_NAME  # the phase list imports this module
+        from onboard.phases import BY_NAME  # the phase list imports this module
 
         kind = BY_NAME[phase].facts
         if kind is None:
@@ -134,7 +134,7 @@ class PhaseContext:
     def merged_view(self) -> dict[str, Any]:
         """The choices with the facts that describe the model, under the names the docs rows read
         (``display_name``, ``architecture``, ``chat``, ``samplers``, ``thinking``, ``quant``)."""
-        from phases import sources
+        from onboard.phases import sources
 
         view = dict(self.options)
         evaluated = self.facts_of("evaluate")
@@ -159,7 +159,7 @@ class PhaseContext:
         return path
 
     def card_path(self) -> Path:
-        from phases.repo_layout import card_relpath
+        from onboard.phases.repo_layout import card_relpath
 
         return self.root / card_relpath(self.name)
 
@@ -177,7 +177,7 @@ class PhaseContext:
         """Write a file other candidates (or the person) also change: a new file whole (rollback removes
         it), an existing one as the runs of lines that differ, so that undoing one candidate's change
         never puts back another's text, and a person's edit elsewhere in the file is no conflict."""
-        from store.atomic import inside_root
+        from onboard.store.atomic import inside_root
 
         if inside_root(self.root, relpath).exists():
             return self.edit_text(relpath, text, label)
@@ -191,13 +191,13 @@ class PhaseContext:
     def writing(self) -> AbstractContextManager[None]:
         """Hold the repository's write lock while rendering a shared file from the repository's current
         state and writing it, so another candidate's write cannot fall in between and be lost."""
-        from store.repo_lock import writing
+        from onboard.store.repo_lock import writing
 
         return writing(self.root)
 
     def record_measurements(self, rig: str, rows: list[tuple[str, str, str, float | None, float | None]]) -> int:
         """Store predicted-vs-measured rows ``(backend, device, what, predicted, measured)`` (MiB)."""
-        from store.measurements import record
+        from onboard.store.measurements import record
 
         journal = self._journal()
         return record(journal.sessions, journal.candidate_id, rig, rows)

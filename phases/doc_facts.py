@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from llamacpp.server_command import flag_value
-from phases.doc_fields import FIELDS
+from onboard.llamacpp.server_command import flag_value
+from onboard.phases.doc_fields import FIELDS
 
 TBD = "TBD"  # what a cell holds when the fact is not known yet: plain to see, easy to search for
 SAMPLER_FLAGS = {"temp": "--temp", "top_p": "--top-p", "top_k": "--top-k", "min_p": "--min-p",
@@ -36,8 +36,8 @@ def model_facts(root: Path, profile_id: str, options: dict[str, Any]) -> dict[st
     the vocabulary: ``card``, the candidate card's path, for a section's source line. A profile that
     models.conf lacks is BadInput: the docs cannot describe what the profile phase has not written.
     """
-    from llamacpp.errors import BadInput
-    from store.models_conf import ModelsConf, split_extra_args
+    from onboard.llamacpp.errors import BadInput
+    from onboard.store.models_conf import ModelsConf, split_extra_args
 
     conf = ModelsConf.load(Path(root) / "models.conf")
     section = conf.section(profile_id)
@@ -140,7 +140,7 @@ def percent(fraction: float | None) -> str | None:
 def benchmark_scores(root: Path, bench: str) -> dict[str, float] | None:
     """HumanEval / HumanEval+ pass@1 (fractions) of ``[bench]``: the owner's pipeline first, else ours."""
     try:
-        from phases.owner_results import latest_scores
+        from onboard.phases.owner_results import latest_scores
     except ImportError:  # a repository without the owner's pipeline code path
         latest_scores = None
     if latest_scores is not None:
@@ -150,7 +150,7 @@ def benchmark_scores(root: Path, bench: str) -> dict[str, float] | None:
             scores = None
         if scores:
             return scores
-    from phases.bench_pipeline import summaries
+    from onboard.phases.bench_pipeline import summaries
 
     found = [s for s in summaries(root) if s.get("profile") == bench and s.get("dataset") == "humaneval"]
     if not found:
@@ -160,8 +160,8 @@ def benchmark_scores(root: Path, bench: str) -> dict[str, float] | None:
 
 
 def _reference(root: Path, bench: str) -> str | None:
-    from llamacpp.errors import BadInput
-    from phases import bench_pipeline as bp
+    from onboard.llamacpp.errors import BadInput
+    from onboard.phases import bench_pipeline as bp
 
     try:
         entry = bp.load_json(root, bp.MODELS_JSON).get(bench) or {}
@@ -181,7 +181,7 @@ def _header(root: Path, model: str | None):  # -> llamacpp.gguf_header.GGUFHeade
     if not path.is_file():
         return None
     try:
-        from llamacpp.gguf_header import read_header
+        from onboard.llamacpp.gguf_header import read_header
 
         return read_header(path)
     except Exception:  # noqa: BLE001 - facts from the header are a bonus; the test phase checked the file
@@ -192,7 +192,7 @@ def _summary(header):  # -> llamacpp.model_summary.ModelSummary | None
     if header is None:
         return None
     try:
-        from llamacpp.model_summary import summarize
+        from onboard.llamacpp.model_summary import summarize
 
         return summarize(header)
     except Exception:  # noqa: BLE001
@@ -200,8 +200,8 @@ def _summary(header):  # -> llamacpp.model_summary.ModelSummary | None
 
 
 def _card(root: Path, profile_id: str):  # -> llamacpp.candidate_card.CandidateCard | None
-    from llamacpp.candidate_card import load_card
-    from phases.repo_layout import card_for_profile
+    from onboard.llamacpp.candidate_card import load_card
+    from onboard.phases.repo_layout import card_for_profile
 
     found = card_for_profile(root, profile_id)
     if found is None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from phases.doc_facts import QUANT_IN_TEXT, TBD
-from phases.doc_style import entry_lines, plain_cell, style_value
-from store import markdown_doc as md
+from onboard.phases.doc_facts import QUANT_IN_TEXT, TBD
+from onboard.phases.doc_style import entry_lines, plain_cell, style_value
+from onboard.store import markdown_doc as md
 
 
 # -- lists -----------------------------------------------------------------------------------------------------

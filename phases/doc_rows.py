@@ -11,14 +11,14 @@ here; trees, lists and sections by ``phases.doc_trees``, ``phases.doc_lists`` an
 """
 from __future__ import annotations
 
-from phases.doc_facts import SAMPLER_FLAGS, TBD
-from phases.doc_facts import model_facts  # noqa: F401 - still imported from here by tests/test_chat_or_completion.py
-from phases.doc_fields import field_for_header
-from phases.doc_lists import add_list_item
-from phases.doc_sections import section_entry
-from phases.doc_style import place_span, style_value
-from phases.doc_trees import tree_entry
-from store import markdown_doc as md
+from onboard.phases.doc_facts import SAMPLER_FLAGS, TBD
+from onboard.phases.doc_facts import model_facts  # noqa: F401 - still imported from here by tests/test_chat_or_completion.py
+from onboard.phases.doc_fields import field_for_header
+from onboard.phases.doc_lists import add_list_item
+from onboard.phases.doc_sections import section_entry
+from onboard.phases.doc_style import place_span, style_value
+from onboard.phases.doc_trees import tree_entry
+from onboard.store import markdown_doc as md
 
 
 # -- one entry per kind of place -------------------------------------------------------------------------

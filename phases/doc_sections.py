@@ -9,10 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from phases.doc_facts import SAMPLER_FLAGS, TBD
-from phases.doc_fields import field_for_header
-from phases.doc_style import entry_lines, row_cells
-from store import marker_blocks
+from onboard.phases.doc_facts import SAMPLER_FLAGS, TBD
+from onboard.phases.doc_fields import field_for_header
+from onboard.phases.doc_style import entry_lines, row_cells
+from onboard.store import marker_blocks
 
 
 # -- sections --------------------------------------------------------------------------------------------------

@@ -14,8 +14,8 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from phases.doc_facts import QUANT_IN_TEXT, SAMPLER_FLAGS, TBD
-from phases.doc_fields import device_of
+from onboard.phases.doc_facts import QUANT_IN_TEXT, SAMPLER_FLAGS, TBD
+from onboard.phases.doc_fields import device_of
 
 
 # -- styling one value like its neighbours -----------------------------------------------------------------

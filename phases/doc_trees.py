@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import re
 
-from phases.doc_facts import TBD
-from phases.doc_fields import model_folder, normalize
-from phases.doc_style import entry_lines, place_span
-from store import markdown_doc as md
+from onboard.phases.doc_facts import TBD
+from onboard.phases.doc_fields import model_folder, normalize
+from onboard.phases.doc_style import entry_lines, place_span
+from onboard.store import markdown_doc as md
 
 
 # -- trees -----------------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from phases.contract import Guard, GuardResult, Phase, PhaseContext
+from onboard.phases.contract import Guard, GuardResult, Phase, PhaseContext
 
 # roles whose places list production profiles (bench-profiles lists bench profiles, generated blocks render)
 _MODEL_ROLES = ("target-models", "switching", "structure", "hierarchy", "roadmap-status", "capabilities",
@@ -28,8 +28,8 @@ _MODEL_ROLES = ("target-models", "switching", "structure", "hierarchy", "roadmap
 
 
 def prepare(ctx: PhaseContext) -> None:
-    from phases.docs_check import hand_written
-    from phases.repo_map import build_map
+    from onboard.phases.docs_check import hand_written
+    from onboard.phases.repo_map import build_map
 
     rmap = build_map(ctx.root)
     _refuse_unreadable(ctx.root, rmap)  # before anything is written
@@ -54,11 +54,11 @@ def prepare(ctx: PhaseContext) -> None:
 
 def _refuse_unreadable(root: Path, rmap) -> None:
     """The map's refusals as BadInput: the first one names its file:line and fix, the count of the rest."""
-    from phases.repo_map import map_problems
+    from onboard.phases.repo_map import map_problems
 
     problems = map_problems(root, rmap)
     if problems:
-        from llamacpp.errors import BadInput
+        from onboard.llamacpp.errors import BadInput
 
         first = problems[0]
         more = "" if len(problems) == 1 else f" (and {len(problems) - 1} more: " + "; ".join(
@@ -69,7 +69,7 @@ def _refuse_unreadable(root: Path, rmap) -> None:
 def _generated_blocks(ctx: PhaseContext, *, append_missing: bool) -> None:
     """A repository made by ``onboard init``: its generated blocks re-rendered (missing ones appended
     only where the repository has no hand-written places, so a person's tables never get a copy)."""
-    from phases import docs_blocks
+    from onboard.phases import docs_blocks
 
     with ctx.writing():  # whole files rendered from the repository: no other command's write in between
         blocks = docs_blocks.REPOSITORY_BLOCKS
@@ -82,8 +82,8 @@ def _generated_blocks(ctx: PhaseContext, *, append_missing: bool) -> None:
 
 
 def _has_block(path: Path, block_id: str) -> bool:
-    from store import marker_blocks as mb
-    from store.atomic import read_text
+    from onboard.store import marker_blocks as mb
+    from onboard.store.atomic import read_text
 
     return mb.has_begin(read_text(path) or "", block_id, mb.GENERATED)
 
@@ -102,16 +102,16 @@ def is_listed(place, facts: dict, identities: set[str], doc_text: str) -> bool:
     """Does the place already have the candidate's entry? By the map's entries; a tree by its folder
     lines (a folder several profiles share names none of them in the entries); a settings-by-model
     table by its header cells."""
-    from phases import doc_rows
-    from phases.doc_fields import names_profile
-    from phases.doc_trees import tree_shows
+    from onboard.phases import doc_rows
+    from onboard.phases.doc_fields import names_profile
+    from onboard.phases.doc_trees import tree_shows
 
     if place.kind == "tree":
         return tree_shows(place, facts, doc_text)
     if any(pid == facts["profile"] for _line, pid in place.entries):
         return True
     if place.kind == "table":
-        from store.markdown_doc import parse
+        from onboard.store.markdown_doc import parse
 
         table = doc_rows.table_at(place, parse(doc_text))
         if doc_rows.is_transposed(table):
@@ -123,12 +123,12 @@ def enter_model(ctx: PhaseContext, roles: frozenset[str] | None = None) -> list[
     """Add the candidate's entry to every hand-written place that lacks it (only places of ``roles``
     when given: the samplers phase writes the sampler row and the per-model section early); returns
     what was added where."""
-    from phases import doc_rows
-    from phases.doc_facts import model_facts
-    from phases.doc_fields import profile_identities
-    from phases.repo_map import build_map
-    from store.atomic import read_text
-    from store.models_conf import ModelsConf
+    from onboard.phases import doc_rows
+    from onboard.phases.doc_facts import model_facts
+    from onboard.phases.doc_fields import profile_identities
+    from onboard.phases.repo_map import build_map
+    from onboard.store.atomic import read_text
+    from onboard.store.models_conf import ModelsConf
 
     pid = ctx.profile_id
     added: list[str] = []
@@ -136,7 +136,7 @@ def enter_model(ctx: PhaseContext, roles: frozenset[str] | None = None) -> list[
         conf = ModelsConf.load(ctx.root / "models.conf")
         section = conf.section(pid)
         if section is None:
-            from llamacpp.errors import BadInput
+            from onboard.llamacpp.errors import BadInput
 
             raise BadInput(f"models.conf has no [{pid}] profile", path=str(ctx.root / "models.conf"),
                            fix=f"onboard rollback {ctx.name} back to the profile phase, which writes it")
@@ -165,7 +165,7 @@ def enter_model(ctx: PhaseContext, roles: frozenset[str] | None = None) -> list[
 
 def _check(root: Path) -> list[str]:
     """The docs check (``onboard docs check``): generated blocks, or a person's places by meaning."""
-    from phases import docs_check
+    from onboard.phases import docs_check
 
     return docs_check.check(root)
 

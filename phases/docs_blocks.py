@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from llamacpp.server_command import flag_value
-from store import marker_blocks as mb
-from store.models_conf import Section
+from onboard.llamacpp.server_command import flag_value
+from onboard.store import marker_blocks as mb
+from onboard.store.models_conf import Section
 
 SAMPLER_FLAGS = (("--temp", "temp"), ("--top-p", "top-p"), ("--top-k", "top-k"), ("--min-p", "min-p"),
                  ("--repeat-penalty", "repeat-penalty"), ("--presence-penalty", "presence-penalty"))
@@ -47,7 +47,7 @@ class Block:
 
 # -- the repository's data ---------------------------------------------------------------------------
 def _conf(root: Path):  # -> store.models_conf.ModelsConf
-    from store.models_conf import ModelsConf
+    from onboard.store.models_conf import ModelsConf
 
     return ModelsConf.load(root / "models.conf")
 
@@ -57,7 +57,7 @@ def _production(root: Path) -> list[Section]:
 
 
 def _args(section: Section) -> list[str]:
-    from store.models_conf import split_extra_args
+    from onboard.store.models_conf import split_extra_args
 
     try:
         return split_extra_args(section.values.get("EXTRA_ARGS", ""))
@@ -67,9 +67,9 @@ def _args(section: Section) -> list[str]:
 
 def _cards(root: Path) -> dict[str, object]:
     """Candidate cards by profile id (a card that does not read is left out, never fatal here)."""
-    from llamacpp.candidate_card import load_card
-    from phases.contract import profile_id
-    from phases.repo_layout import card_files
+    from onboard.llamacpp.candidate_card import load_card
+    from onboard.phases.contract import profile_id
+    from onboard.phases.repo_layout import card_files
 
     cards: dict[str, object] = {}
     for name, path in card_files(root):
@@ -82,8 +82,8 @@ def _cards(root: Path) -> dict[str, object]:
 
 def _data(root: Path, relpath: str) -> dict:
     """A pipeline JSON file for rendering; a broken one renders as empty (check reports it at its line)."""
-    from llamacpp.errors import BadInput
-    from phases import bench_pipeline as bp
+    from onboard.llamacpp.errors import BadInput
+    from onboard.phases import bench_pipeline as bp
 
     try:
         return bp.load_json(root, relpath)
@@ -150,7 +150,7 @@ def _repository_structure(root: Path) -> str:
 
 
 def _capability_table(root: Path) -> str:
-    from phases import bench_pipeline as bp
+    from onboard.phases import bench_pipeline as bp
 
     cards = _cards(root)
     client = _data(root, bp.CLIENT_JSON).get("profiles") or {}
@@ -197,7 +197,7 @@ def _model_reference(root: Path) -> str:
 
 
 def _bench_profiles(root: Path) -> str:
-    from phases import bench_pipeline as bp
+    from onboard.phases import bench_pipeline as bp
 
     models = _data(root, bp.MODELS_JSON)
     rows = ["| bench profile | production profile | display name | context | -ngl | EXTRA_ARGS | reference HumanEval+ |",
@@ -212,13 +212,13 @@ def _bench_profiles(root: Path) -> str:
 
 
 def _report(root: Path) -> str:
-    from phases.bench_report import render_table
+    from onboard.phases.bench_report import render_table
 
     return render_table(root)
 
 
 def _report_required(root: Path) -> bool:
-    from phases import bench_pipeline as bp
+    from onboard.phases import bench_pipeline as bp
 
     return (root / bp.REPORT).is_file() or bool(bp.summaries(root))
 
@@ -249,7 +249,7 @@ REPOSITORY_BLOCKS: tuple[Block, ...] = (
 
 
 def _report_header() -> str:
-    from phases.bench_report import REPORT_HEADER
+    from onboard.phases.bench_report import REPORT_HEADER
 
     return REPORT_HEADER
 
@@ -294,14 +294,14 @@ def check(root: Path, blocks: Sequence[Block] = REPOSITORY_BLOCKS) -> list[str]:
 def fix(root: Path, blocks: Sequence[Block] = REPOSITORY_BLOCKS) -> list[str]:
     """Re-render every generated block that exists (and the report's chart); returns the files changed.
     Under the repository's write lock, like the phases' writes (store/repo_lock.py)."""
-    from store.repo_lock import writing
+    from onboard.store.repo_lock import writing
 
     with writing(root):
         return _fix(root, blocks)
 
 
 def _fix(root: Path, blocks: Sequence[Block]) -> list[str]:
-    from store.atomic import inside_root, write_atomic
+    from onboard.store.atomic import inside_root, write_atomic
 
     changed = []
     for file in sorted({b.file for b in blocks}):
@@ -313,7 +313,7 @@ def _fix(root: Path, blocks: Sequence[Block]) -> list[str]:
         if new != text:
             write_atomic(path, new)
             changed.append(file)
-    from phases.bench_pipeline import CHART
+    from onboard.phases.bench_pipeline import CHART
 
     chart = chart_text(root)
     if chart is not None and chart != _read(root / CHART):
@@ -339,7 +339,7 @@ def complete(root: Path, blocks: Sequence[Block] = REPOSITORY_BLOCKS) -> dict[st
         new = _rendered(root, file, text, blocks, append_missing=True)
         if new != _read(path) or not path.is_file():
             out[file] = new
-    from phases.bench_pipeline import CHART
+    from onboard.phases.bench_pipeline import CHART
 
     chart = chart_text(root)
     if chart is not None and chart != _read(root / CHART):
@@ -358,12 +358,12 @@ def _rendered(root: Path, file: str, text: str, blocks: Sequence[Block], *, appe
 
 def chart_text(root: Path) -> str | None:
     """The report's chart as it should be (SVG text); None without results or without matplotlib."""
-    from phases import bench_pipeline as bp
+    from onboard.phases import bench_pipeline as bp
 
     if not bp.summaries(root):
         return None
     try:
-        from phases.bench_report import render_chart
+        from onboard.phases.bench_report import render_chart
         return render_chart(root)
     except ImportError:  # matplotlib is in the bench extra; `check` then reports the chart missing
         return None
@@ -375,7 +375,7 @@ _BENCH_REF = re.compile(r"\[(bench-[a-z0-9][a-z0-9._-]*)\]")
 
 
 def _cross_references(root: Path) -> list[str]:
-    from phases import bench_pipeline as bp
+    from onboard.phases import bench_pipeline as bp
 
     conf = _conf(root)
     ids = {s.id for s in conf.sections}
@@ -412,7 +412,7 @@ def _cross_references(root: Path) -> list[str]:
 def _json_keys(root: Path, relpath: str, ids: set[str]) -> list[str]:
     import json
 
-    from phases import bench_pipeline as bp
+    from onboard.phases import bench_pipeline as bp
 
     path = root / relpath
     if not path.is_file():

@@ -17,11 +17,11 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
-from phases import doc_fields, docs_blocks
-from phases.docs_blocks import Block
-from phases.repo_map import BLOCK_ROLES, Place, RepoMap, build_map, doc_files
-from store import marker_blocks as mb
-from store.suggest import did_you_mean
+from onboard.phases import doc_fields, docs_blocks
+from onboard.phases.docs_blocks import Block
+from onboard.phases.repo_map import BLOCK_ROLES, Place, RepoMap, build_map, doc_files
+from onboard.store import marker_blocks as mb
+from onboard.store.suggest import did_you_mean
 
 _START_RE = re.compile(r"(?<![\w-])(\.{0,2}/)?start\.sh\s+([a-z0-9][a-z0-9._-]*)")
 _BLOCKS_REFERENCE_RE = re.compile(r"^[^:]+:\d+: refers to profile \[[^\]]*\], which models\.conf does not have$")
@@ -57,7 +57,7 @@ def hand_written(rmap: RepoMap) -> bool:
 def check(root: Path, blocks: Sequence[Block] = docs_blocks.REPOSITORY_BLOCKS,
           rmap: RepoMap | None = None) -> list[str]:
     """Every inconsistency between the docs and models.conf as ``file:line: what, fix``."""
-    from store.models_conf import ModelsConf
+    from onboard.store.models_conf import ModelsConf
 
     rmap = rmap if rmap is not None else build_map(root)
     if not hand_written(rmap):

@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
-from phases.facts import Facts
-from phases import sources
+from onboard.phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from onboard.phases.facts import Facts
+from onboard.phases import sources
 
 
 @dataclass
@@ -25,7 +25,7 @@ def prepare(ctx: PhaseContext) -> None:
     """Say where the files go and how to get them; files already there (downloaded before, or the
     model folder evaluate found on disk) need nothing, and a candidate with no hub repository is
     never sent to the hub."""
-    from llamacpp.hub import is_local_repo
+    from onboard.llamacpp.hub import is_local_repo
 
     target = sources.model_dir(ctx)
     ctx.facts.model_dir = str(target.relative_to(ctx.root))
@@ -45,14 +45,14 @@ def prepare(ctx: PhaseContext) -> None:
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
     if not opts.get("download"):
         return
-    from llamacpp.hub import is_local_repo
+    from onboard.llamacpp.hub import is_local_repo
 
     if is_local_repo(sources.known_repo(ctx)):
         problems = sources.check_files(ctx)
         if not problems:
             ctx.report(f"Nothing to download: every file is in {ctx.facts.model_dir}/ already")
             return
-        from llamacpp.errors import BadInput
+        from onboard.llamacpp.errors import BadInput
 
         raise BadInput(f"no hub repository is known for {ctx.name}, so onboard cannot download it: {problems[0]}",
                        path=str(ctx.card_path().relative_to(ctx.root)), field="gguf_repo", fix=_local_fix(ctx))
@@ -66,7 +66,7 @@ def _local_fix(ctx: PhaseContext) -> str:
 
 
 def _files_present(ctx: PhaseContext) -> GuardResult:
-    from llamacpp.hub import is_local_repo
+    from onboard.llamacpp.hub import is_local_repo
 
     problems = sources.check_files(ctx)
     if not problems:

@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
-from phases.facts import Facts
-from phases import sources
+from onboard.phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from onboard.phases.facts import Facts
+from onboard.phases import sources
 
 
 @dataclass
@@ -43,8 +43,8 @@ def prepare(ctx: PhaseContext) -> None:
     (BadInput: exit 6, naming file:line, nothing stored), because the evaluation would be built on
     it; a failure of something outside (the hub unreachable) is kept as the guard's reason instead,
     so that the candidate exists and ``advance --refresh`` can try again later."""
-    from llamacpp.errors import BadInput, DomainError
-    from phases import evaluation
+    from onboard.llamacpp.errors import BadInput, DomainError
+    from onboard.phases import evaluation
 
     record: EvaluateFacts = ctx.facts
     try:
@@ -66,7 +66,7 @@ def prepare(ctx: PhaseContext) -> None:
     record.error = None
     for key, value in report.facts.items():
         setattr(record, key, value)
-    from store.atomic import write_atomic  # (phases import lazily: the phase list loads fast)
+    from onboard.store.atomic import write_atomic  # (phases import lazily: the phase list loads fast)
 
     write_atomic(ctx.work_dir / "evaluate.json", json.dumps(report.to_json(), indent=2))
     ctx.report(report.render())
@@ -84,7 +84,7 @@ def _check_card(ctx: PhaseContext) -> None:
     path = ctx.card_path()
     given = sources.given_repo(ctx)
     if path.is_file():
-        from llamacpp.candidate_card import load_card
+        from onboard.llamacpp.candidate_card import load_card
 
         ctx.data["card"] = load_card(path, repo_override=given, require_repo=not given, root=ctx.root,
                                      find_local=True)
@@ -96,8 +96,8 @@ def _check_card_quant(ctx: PhaseContext, quants: list[str]) -> None:
     card = ctx.data.get("card")
     if card is None:
         return
-    from llamacpp.errors import BadInput
-    from llamacpp.hub import is_local_repo, model_dir_name
+    from onboard.llamacpp.errors import BadInput
+    from onboard.llamacpp.hub import is_local_repo, model_dir_name
 
     repo = sources.given_repo(ctx) or card.repo_id
     where = f"the files in models/{model_dir_name(repo)}/" if is_local_repo(repo) else repo
@@ -114,7 +114,7 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
     if quant:
         known = ctx.facts.quants or []
         if known and quant not in known:
-            from llamacpp.errors import BadInput
+            from onboard.llamacpp.errors import BadInput
 
             raise BadInput(f"unknown quant {quant!r}; this repository has: {', '.join(known)}", field="--quant")
         ctx.options["quant"] = quant

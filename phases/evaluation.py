@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phases.contract import PhaseContext
+from onboard.phases.contract import PhaseContext
 
 _REPO_ID = re.compile(r"[\w.-]+/[\w.-]+")
 _FILE_TAGS = re.compile(r"(?:[-_.](?:GGUF|(?:UD[-_])?I?Q\d[\w]*|F16|BF16|F32|MXFP4))+$", re.IGNORECASE)
@@ -25,7 +25,7 @@ def display_name(title: str | None, name: str) -> str:
     if _REPO_ID.fullmatch(text):
         text = text.split("/", 1)[1]
     return _FILE_TAGS.sub("", text) or text
-from phases.profile import DEFAULT_MAX_CTX
+from onboard.phases.profile import DEFAULT_MAX_CTX
 
 
 @dataclass
@@ -44,14 +44,14 @@ class EvaluationReport:
 
 
 def evaluate(ctx: PhaseContext) -> EvaluationReport:
-    from llamacpp import fit_table, hub, pypi_gguf
-    from llamacpp.candidate_card import missing_repo_error
-    from llamacpp.errors import BadInput, ExternalFailure
-    from llamacpp.gguf_header import read_header
-    from llamacpp.hardware import resolve_rig
-    from llamacpp.model_summary import summarize
+    from onboard.llamacpp import fit_table, hub, pypi_gguf
+    from onboard.llamacpp.candidate_card import missing_repo_error
+    from onboard.llamacpp.errors import BadInput, ExternalFailure
+    from onboard.llamacpp.gguf_header import read_header
+    from onboard.llamacpp.hardware import resolve_rig
+    from onboard.llamacpp.model_summary import summarize
 
-    from phases.sources import given_repo
+    from onboard.phases.sources import given_repo
 
     card = _card(ctx)
     given = given_repo(ctx)
@@ -163,8 +163,8 @@ def chat_verdict(header: Any, card: Any, name: str):  # -> llamacpp.chat_templat
     special tokens are read from a local file when it has no template), and whether the card says
     otherwise. Why at evaluation: the profile needs the template fix, the test phase and the
     benchmark client must ask a base model for completions, not chat."""
-    from llamacpp.chat_template import card_claim, classify, special_tokens
-    from llamacpp.errors import DomainError
+    from onboard.llamacpp.chat_template import card_claim, classify, special_tokens
+    from onboard.llamacpp.errors import DomainError
 
     md = header.metadata
     specials = None
@@ -181,8 +181,8 @@ def _own_folder(ctx: PhaseContext, card, repo: str, default_dir: Path) -> str | 
     """``models/<Folder>/`` holding the model's files when the person named it otherwise than the
     repository's name gives (``Qwen3-8B/`` for ``bartowski/Qwen_Qwen3-8B-GGUF``): so that onboard
     neither downloads the model again nor, offline, fails to find it. None when the default holds it."""
-    from llamacpp import hub
-    from llamacpp.candidate_card import find_local_model_dir
+    from onboard.llamacpp import hub
+    from onboard.llamacpp.candidate_card import find_local_model_dir
 
     if card is None or hub.is_local_repo(repo) or hub.model_folder_quants(default_dir):
         return None
@@ -197,7 +197,7 @@ def _card(ctx: PhaseContext):
     path = ctx.card_path()
     if not path.is_file():
         return None
-    from llamacpp.candidate_card import load_card
+    from onboard.llamacpp.candidate_card import load_card
 
     return load_card(path, require_repo=False, root=ctx.root, find_local=True)
 
@@ -205,9 +205,9 @@ def _card(ctx: PhaseContext):
 def _one_header(ctx: PhaseContext, repo: str, quants: list, on_disk: list, model_dir: Path) -> tuple[Any, str, str]:
     """A downloaded quant's header if there is one (where the listing puts its files in ``model_dir``,
     else where the files on disk are), else the smallest quant's, read remotely."""
-    from llamacpp.gguf_header import read_header
-    from llamacpp.hub import local_paths, safe_relpath
-    from llamacpp.remote_gguf import read_remote_header
+    from onboard.llamacpp.gguf_header import read_header
+    from onboard.llamacpp.hub import local_paths, safe_relpath
+    from onboard.llamacpp.remote_gguf import read_remote_header
 
     for q in [*quants, *on_disk]:
         first = local_paths(q, model_dir / safe_relpath(q.name, "quant"))[0]

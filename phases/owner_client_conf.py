@@ -12,8 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from phases import bench_pipeline as bp
-from phases.owner_layout import CLIENT_CONF, newline, read_file
+from onboard.phases import bench_pipeline as bp
+from onboard.phases.owner_layout import CLIENT_CONF, newline, read_file
 
 _SECTION = re.compile(r"^\s*\[([A-Za-z0-9_.-]+)\]\s*$")
 _KEY = re.compile(r"^(\s*)([A-Za-z_][A-Za-z0-9_]*)(\s*[=:]\s*)(.*?)\s*$")
@@ -69,7 +69,7 @@ def client_conf_with(text: str | None, bench: str, system_prompt: str, model_nam
     """bench-client.conf with a ``[bench]`` section holding the system prompt, appended after the last
     section. The same section already there with the same prompt: unchanged; with anything else:
     BadInput naming its line (a person's section is never overwritten)."""
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     if "\n" in system_prompt or "\r" in system_prompt:
         raise BadInput("the system prompt spans several lines; bench-client.conf holds one line per key",
@@ -114,8 +114,8 @@ def client_settings(root: Path, bench: str) -> dict[str, str]:
 def client_config(root: Path, bench: str, *, thinking: bool):  # -> llamacpp.evalplus_run.ClientConfig
     """How our client asks for this bench profile: the owner's SYSTEM_PROMPT and MAX_TOKENS where
     bench-client.conf has them, else our budgets (the larger one for a thinking model)."""
-    from llamacpp.errors import BadInput
-    from llamacpp.evalplus_run import ClientConfig
+    from onboard.llamacpp.errors import BadInput
+    from onboard.llamacpp.evalplus_run import ClientConfig
 
     settings = {k.upper(): v for k, v in client_settings(root, bench).items()}
     budget = bp.DEFAULT_CLIENT["thinking_max_tokens" if thinking else "max_tokens"]

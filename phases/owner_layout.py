@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from phases import bench_pipeline as bp
+from onboard.phases import bench_pipeline as bp
 
 REPORT_SCRIPT = f"{bp.PIPELINE_DIR}/generate-report.py"
 CLIENT_CONF = f"{bp.PIPELINE_DIR}/bench-client.conf"
@@ -31,7 +31,7 @@ def is_owner_pipeline(root: Path) -> bool:
 
 def read_file(root: Path, relpath: str) -> str | None:
     """The text of a pipeline file, None when it is not there."""
-    from store.atomic import read_text
+    from onboard.store.atomic import read_text
 
     return read_text(Path(root) / relpath)
 

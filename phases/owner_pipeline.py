@@ -26,16 +26,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from phases.owner_client_conf import client_conf_with, client_sections
-from phases.owner_layout import (CLIENT_CONF, DISPLAY_NAMES, REFERENCE_MAP, REFERENCE_SCORES, REPORT,
+from onboard.phases.owner_client_conf import client_conf_with, client_sections
+from onboard.phases.owner_layout import (CLIENT_CONF, DISPLAY_NAMES, REFERENCE_MAP, REFERENCE_SCORES, REPORT,
                                  REPORT_SCRIPT, RESULTS_DIR, is_owner_pipeline, read_file)
-from phases.owner_report_script import parse_script, script_dict, script_with_entry
-from phases.owner_results import results_layout
-from store.json_input import parse_json
+from onboard.phases.owner_report_script import parse_script, script_dict, script_with_entry
+from onboard.phases.owner_results import results_layout
+from onboard.store.json_input import parse_json
 
 # still imported from here by phases/benchmark.py
-from phases.owner_client_conf import client_config  # noqa: F401
-from phases.owner_results import regenerate_report, result_files  # noqa: F401
+from onboard.phases.owner_client_conf import client_config  # noqa: F401
+from onboard.phases.owner_results import regenerate_report, result_files  # noqa: F401
 
 _QUANT = re.compile(r"(?i)\b(?:ud[-_])?(?:i?q[1-8](?:_[a-z0-9]+)*|f16|bf16|f32|mxfp4(?:_moe)?)\b")
 
@@ -145,7 +145,7 @@ def plan_entries(root: Path, bench: str, *, display_name: str, model_names: list
 def check_entries(root: Path, bench: str, *, system_prompt: str | None) -> str | None:
     """What is wrong with the pipeline files the bench-profile phase edited (None = they parse and
     hold the entries)."""
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     script = read_file(root, REPORT_SCRIPT)
     try:
@@ -169,8 +169,8 @@ def pipeline_places(root: Path) -> tuple[list[dict[str, Any]], list[str]]:
     """Where the person's benchmark pipeline keeps what (for ``onboard adopt``'s map): bench profiles,
     client prompts, display names, the reference map, reference scores, results and the report; and
     what could not be read (``file:line: why``). Empty when the repository has no pipeline of its own."""
-    from llamacpp.errors import BadInput
-    from store.models_conf import ModelsConf
+    from onboard.llamacpp.errors import BadInput
+    from onboard.store.models_conf import ModelsConf
 
     root = Path(root)
     if not is_owner_pipeline(root):

@@ -10,14 +10,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from phases.owner_layout import REPORT_SCRIPT
+from onboard.phases.owner_layout import REPORT_SCRIPT
 
 
 def parse_script(text: str, relpath: str = REPORT_SCRIPT):  # -> libcst.Module
     """The report script as a libcst tree; a script that does not parse is BadInput at its line."""
     import libcst as cst
 
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     try:
         return cst.parse_module(text)
@@ -119,7 +119,7 @@ def script_with_entry(text: str, dict_name: str, key: str, value: str, relpath: 
     """The report script with ``dict_name[key] = value`` added in its source (unchanged when the key
     is there already: a person's own entry is kept as they wrote it). The result is compiled to prove
     that it still parses; BadInput when the script does not parse or has no such dict."""
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     module = parse_script(text, relpath)
     node = _module_dict(module, dict_name)

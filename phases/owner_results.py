@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phases import bench_pipeline as bp
-from phases.owner_layout import REFERENCE_SCORES, REPORT_SCRIPT, RESULTS_DIR, read_file
+from onboard.phases import bench_pipeline as bp
+from onboard.phases.owner_layout import REFERENCE_SCORES, REPORT_SCRIPT, RESULTS_DIR, read_file
 
 REPORT_TIMEOUT_S = 90.0  # the report runs under the repository's write lock (other writers wait up to 120 s)
 SCRATCH_SKIP = (".venv", "venv", "__pycache__", ".git", ".pytest_cache")
@@ -45,7 +45,7 @@ class ResultsLayout:
 
 
 def _profile_names(root: Path) -> dict[str, str]:
-    from store.models_conf import ModelsConf
+    from onboard.store.models_conf import ModelsConf
 
     try:
         return {s.id: s.values.get("NAME", "") for s in ModelsConf.load(Path(root) / "models.conf").sections}
@@ -138,7 +138,7 @@ def regenerate_report(root: Path, scratch: Path, *,
     folder (results included), and return what it wrote under results/ ({repository path: text}), for
     the caller to write through the journal, and the files it wrote that are not text (left out: the
     journal keeps text). A failing script is ExternalFailure with its stderr."""
-    from llamacpp.errors import ExternalFailure
+    from onboard.llamacpp.errors import ExternalFailure
 
     root = Path(root)
     script = read_file(root, REPORT_SCRIPT)

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
-from phases.facts import Facts
-from phases import sources
+from onboard.phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from onboard.phases.facts import Facts
+from onboard.phases import sources
 
 
 @dataclass
@@ -38,9 +38,9 @@ def make_plan(ctx: PhaseContext, *, ctx_size: int | None = None, capacity_cut: d
     """
     import dataclasses
 
-    from llamacpp.gguf_header import read_header
-    from llamacpp.hardware import resolve_rig
-    from llamacpp.planner.plan import PlanRequest, make_plan as plan
+    from onboard.llamacpp.gguf_header import read_header
+    from onboard.llamacpp.hardware import resolve_rig
+    from onboard.llamacpp.planner.plan import PlanRequest, make_plan as plan
 
     header = read_header(sources.model_path(ctx))
     rig = resolve_rig(root=ctx.root)
@@ -55,7 +55,7 @@ def make_plan(ctx: PhaseContext, *, ctx_size: int | None = None, capacity_cut: d
         request = dataclasses.replace(request, **request_changes)
     result = plan(header, rig, request)
     if ctx.journal is not None:
-        from store.measurements import calibration
+        from onboard.store.measurements import calibration
 
         rig_name = rig.name or rig.source
         ratios = {backend: calibration(ctx.journal.sessions, rig_name, backend).get("compute")
@@ -80,9 +80,9 @@ def speed_calibration(sessions, rig: str, backend: str, *, minimum: int = 1) -> 
 
     from sqlalchemy import select
 
-    from store.schema import Candidate
+    from onboard.store.schema import Candidate
 
-    from phases.test import TestFacts
+    from onboard.phases.test import TestFacts
 
     ratios = []
     with sessions() as session:
@@ -116,7 +116,7 @@ def calibrate_speed(plan, ratio: float | None) -> None:
 
 def device_backend(name: str) -> str:
     """The backend a device name belongs to (``CPU`` for the host), as measurements are keyed."""
-    from llamacpp.hardware import backend_of
+    from onboard.llamacpp.hardware import backend_of
 
     return "CPU" if name == "CPU" else backend_of(name)
 
@@ -135,8 +135,8 @@ def calibrate(plan, compute_ratios: dict[str, float]) -> None:
 
 def profile_from_plan(ctx: PhaseContext, plan, rig, header) -> tuple[dict[str, str], list[str]]:
     """The models.conf values and comment block for a plan."""
-    from phases.profile_references import NOT_YET_TESTED
-    from store.models_conf import join_extra_args
+    from onboard.phases.profile_references import NOT_YET_TESTED
+    from onboard.store.models_conf import join_extra_args
 
     values: dict[str, str] = {}
     extra: list[str] = []
@@ -187,14 +187,14 @@ def chat_template_fix(ctx: PhaseContext, profile: dict[str, str], comments: list
     MODEL. Returns the file's path, or None when no fix applies (or, without ``write``, the file is
     not there). The verdict is ``sources.chat``'s, read again from the model's header when it is local.
     """
-    from llamacpp.chat_template import TEMPLATES, template_flags
-    from store.models_conf import join_extra_args, split_extra_args
+    from onboard.llamacpp.chat_template import TEMPLATES, template_flags
+    from onboard.store.models_conf import join_extra_args, split_extra_args
 
     chat = sources.chat(ctx)
     if header is not None and Path(header.source).is_file():
         # the downloaded file's whole vocabulary is at hand now (evaluate may have read a remote header)
-        from llamacpp.chat_template import classify, special_tokens
-        from llamacpp.errors import DomainError
+        from onboard.llamacpp.chat_template import classify, special_tokens
+        from onboard.llamacpp.errors import DomainError
 
         try:
             fresh = classify(header.metadata, special_tokens(header.source),
@@ -230,9 +230,9 @@ def checked_profile(ctx: PhaseContext, *, required: bool = True):  # -> store.mo
     leaves every file as it was and tells the person where to look. ``required=False``: a missing
     section is None (the profile phase is about to write it) instead of an error.
     """
-    from llamacpp.errors import BadInput
-    from llamacpp.server_command import build_server_argv
-    from store.models_conf import ModelsConf
+    from onboard.llamacpp.errors import BadInput
+    from onboard.llamacpp.server_command import build_server_argv
+    from onboard.store.models_conf import ModelsConf
 
     path = ctx.root / "models.conf"
     section = ModelsConf.load(path).section(ctx.profile_id)
@@ -258,7 +258,7 @@ def prepare(ctx: PhaseContext) -> None:
     chat_template_fix(ctx, profile, comments, header=header, write=True)
     ctx.set_profile(ctx.profile_id, profile, comments)
     ctx.facts.plan = {**_plan_facts(plan), "rig": rig.name or rig.source}
-    from store.atomic import write_atomic
+    from onboard.store.atomic import write_atomic
 
     write_atomic(ctx.work_dir / "plan.json", json.dumps(plan.to_json(), indent=2))
     ctx.report(f"Profile [{ctx.profile_id}] written to models.conf (strategy {plan.strategy}, "
@@ -278,9 +278,9 @@ def show_references(ctx: PhaseContext, plan, header) -> None:
     repository without tested profiles or lessons (a template repository) shows nothing, and a
     reference file that cannot be read is a warning naming it, never a failed phase.
     """
-    from llamacpp.errors import BadInput
-    from phases import profile_references as refs
-    from phases.bench_profile import is_thinking
+    from onboard.llamacpp.errors import BadInput
+    from onboard.phases import profile_references as refs
+    from onboard.phases.bench_profile import is_thinking
 
     try:
         thinking = is_thinking(ctx)
@@ -299,7 +299,7 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
         try:
             ctx.options["ctx"] = int(opts["ctx"])
         except ValueError:
-            from llamacpp.errors import BadInput
+            from onboard.llamacpp.errors import BadInput
 
             raise BadInput(f"{opts['ctx']!r} is not a number of tokens", field="--ctx") from None
         prepare(ctx)
@@ -316,7 +316,7 @@ def _plan_facts(plan) -> dict[str, Any]:
 
 
 def _profile_parses(ctx: PhaseContext) -> GuardResult:
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     try:
         section = checked_profile(ctx, required=False)

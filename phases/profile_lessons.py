@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from llamacpp.errors import BadInput
+from onboard.llamacpp.errors import BadInput
 
 if TYPE_CHECKING:
-    from phases.profile_references import PlanFacts
+    from onboard.phases.profile_references import PlanFacts
 
 LESSONS = "docs/lessons_learned.md"
 MOE_FLAGS = ("--n-cpu-moe", "-ncmoe", "--cpu-moe", "-cmoe")

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
-from llamacpp.errors import BadInput
-from phases.profile_lessons import LESSONS, MOE_FLAGS, OT_FLAGS, Pitfall, pitfalls
+from onboard.llamacpp.errors import BadInput
+from onboard.phases.profile_lessons import LESSONS, MOE_FLAGS, OT_FLAGS, Pitfall, pitfalls
 
 NOT_YET_TESTED = "NOT YET TESTED"
 MIB_PER_GB = 1024.0  # people copy GB from nvidia-smi / the server log, which count binary units
@@ -105,7 +105,7 @@ class Near:
 def plan_facts(plan, header, model_path: Path | None = None, *, thinking: bool = False) -> PlanFacts:
     """PlanFacts of a planner Plan for a GGUF header; the size is that of the model's files on disk
     (every shard), else the tensor bytes of the header."""
-    from llamacpp.planner.model_facts import model_facts
+    from onboard.llamacpp.planner.model_facts import model_facts
 
     facts = model_facts(header)
     size = model_size(model_path.parent, model_path.name) if model_path is not None else None
@@ -120,7 +120,7 @@ def plan_facts(plan, header, model_path: Path | None = None, *, thinking: bool =
 def tested_profiles(root: Path, *, exclude: Sequence[str] = ()) -> list[Reference]:
     """Every tested production profile of ``root/models.conf`` (file order): not a ``bench-`` profile,
     no NOT YET TESTED comment. A missing file is no profiles; a malformed one raises BadInput."""
-    from store.models_conf import ModelsConf
+    from onboard.store.models_conf import ModelsConf
 
     conf = ModelsConf.load(root / "models.conf")
     refs = []
@@ -223,7 +223,7 @@ def _mib(value: float, unit: str) -> float:
 def _kind(values: dict[str, str], comments: Sequence[str]) -> tuple[str | None, str]:
     """MoE or dense: the profile's flags say it for sure (expert rules, --n-cpu-moe); else its
     comments, NAME or DESCRIPTION when they name only one of the two; else unknown."""
-    from store.models_conf import split_extra_args
+    from onboard.store.models_conf import split_extra_args
 
     try:
         args = split_extra_args(values.get("EXTRA_ARGS", ""))
@@ -244,7 +244,7 @@ def _kind(values: dict[str, str], comments: Sequence[str]) -> tuple[str | None, 
 def model_size(root: Path, model: str) -> int | None:
     """Bytes of a profile's MODEL on disk, every shard of a split model summed; None when the file
     (or one of its shards) is not there."""
-    from llamacpp.gguf_header import split_shard_paths
+    from onboard.llamacpp.gguf_header import split_shard_paths
 
     path = Path(model)
     path = path if path.is_absolute() else root / path

@@ -2,11 +2,11 @@
 keeping the rest (the samplers and test phases edit the profile the profile phase wrote)."""
 from __future__ import annotations
 
-from phases.contract import PhaseContext
+from onboard.phases.contract import PhaseContext
 
 
 def current(ctx: PhaseContext, section_id: str | None = None):  # -> store.models_conf.Section | None
-    from store.models_conf import ModelsConf
+    from onboard.store.models_conf import ModelsConf
 
     return ModelsConf.load(ctx.root / "models.conf").section(section_id or ctx.profile_id)
 
@@ -14,7 +14,7 @@ def current(ctx: PhaseContext, section_id: str | None = None):  # -> store.model
 def update(ctx: PhaseContext, changes: dict[str, str], *, comments: list[str] | None = None,
            section_id: str | None = None) -> bool:
     """Rewrite the profile with ``changes`` applied (journalled); comments kept unless given."""
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     section = current(ctx, section_id)
     if section is None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from llamacpp.candidate_card import CANDIDATES_DIR
+from onboard.llamacpp.candidate_card import CANDIDATES_DIR
 
 CARD_PREFIX = "README_"
 
@@ -29,6 +29,6 @@ def card_files(root: Path) -> list[tuple[str, Path]]:
 
 def card_for_profile(root: Path, profile_id: str) -> tuple[str, Path] | None:
     """The first card whose candidate name makes the profile id ``profile_id``, or None."""
-    from phases.contract import profile_id as slug
+    from onboard.phases.contract import profile_id as slug
 
     return next(((name, path) for name, path in card_files(root) if slug(name) == profile_id), None)

@@ -19,10 +19,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from llamacpp.errors import BadInput
-from phases import doc_fields
-from store import markdown_doc, marker_blocks
-from store.markdown_doc import MarkdownDoc
+from onboard.llamacpp.errors import BadInput
+from onboard.phases import doc_fields
+from onboard.store import markdown_doc, marker_blocks
+from onboard.store.markdown_doc import MarkdownDoc
 
 ROLES = ("target-models", "switching", "structure", "hierarchy", "roadmap-status", "capabilities", "samplers",
          "model-notes", "model-reference", "bench-profiles", "generated-block")
@@ -134,7 +134,7 @@ def doc_files(root: Path) -> list[str]:
 # -- building the map ----------------------------------------------------------------------------------
 def build_map(root: Path) -> RepoMap:
     """Map every place in the repository's docs that lists models (read-only)."""
-    from store.models_conf import ModelsConf
+    from onboard.store.models_conf import ModelsConf
 
     conf = ModelsConf.load(root / "models.conf")
     prod = doc_fields.conf_identities(conf, root)

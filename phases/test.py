@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
-from phases.facts import Facts
-from phases import profile_values, sources
+from onboard.phases.contract import Guard, GuardResult, Option, Phase, PhaseContext
+from onboard.phases.facts import Facts
+from onboard.phases import profile_values, sources
 
 
 @dataclass
@@ -39,8 +39,8 @@ def prepare(ctx: PhaseContext) -> None:
 
 
 def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
-    from llamacpp.log_analysis import analyze_file, diagnose, require_text_log
-    from phases.profile import checked_profile
+    from onboard.llamacpp.log_analysis import analyze_file, diagnose, require_text_log
+    from onboard.phases.profile import checked_profile
 
     # Inputs first, before anything is written: the profile under test (its result is written back
     # into it) and a given log. A malformed one is refused with its file:line, nothing touched.
@@ -49,13 +49,13 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
     if opts.get("log"):
         source = Path(opts["log"])
         if not source.is_file():
-            from llamacpp.errors import BadInput
+            from onboard.llamacpp.errors import BadInput
 
             raise BadInput("no such log file", path=str(source), fix="give the path of a llama-server log")
         given = analyze_file(source)
         require_text_log(given, source)  # empty or binary: no log at all
     if given is None:  # every rpc-server worker of the profile answers, before anything is written
-        from llamacpp.rpc_workers import check_profile_workers
+        from onboard.llamacpp.rpc_workers import check_profile_workers
 
         check_profile_workers(profile_values.current(ctx).values, root=ctx.root)
     if opts.get("apply_suggestion"):
@@ -98,16 +98,16 @@ def run(ctx: PhaseContext, opts: dict[str, Any]) -> None:
 
 
 def _launch(ctx: PhaseContext, log_path: Path) -> dict[str, Any]:
-    from llamacpp.errors import BadInput
-    from llamacpp.launcher import launch
-    from llamacpp.server_command import build_server_argv, find_llama_server
+    from onboard.llamacpp.errors import BadInput
+    from onboard.llamacpp.launcher import launch
+    from onboard.llamacpp.server_command import build_server_argv, find_llama_server
 
     section = profile_values.current(ctx)
     if section is None:
         raise BadInput(f"models.conf has no [{ctx.profile_id}] profile", path=str(ctx.root / "models.conf"))
     binary = find_llama_server(str(ctx.root / "rig.toml") if (ctx.root / "rig.toml").is_file() else None)
     if binary is None:
-        from llamacpp.errors import ExternalFailure
+        from onboard.llamacpp.errors import ExternalFailure
 
         raise ExternalFailure("llama-server not found", fix="set LLAMA_SERVER, add [llama] server to rig.toml, "
                                                             "or run scripts/install-llama-server.sh")
@@ -126,9 +126,9 @@ def answer_mode(ctx: PhaseContext) -> str:
     file's own metadata), "chat" otherwise."""
     chat = sources.chat(ctx)
     if chat is None:
-        from llamacpp.errors import DomainError
-        from llamacpp.gguf_header import read_header
-        from phases.evaluation import chat_verdict
+        from onboard.llamacpp.errors import DomainError
+        from onboard.llamacpp.gguf_header import read_header
+        from onboard.phases.evaluation import chat_verdict
 
         try:
             chat = chat_verdict(read_header(sources.model_path(ctx)), None, ctx.name).to_json()
@@ -138,7 +138,7 @@ def answer_mode(ctx: PhaseContext) -> str:
 
 
 def _answer_line(answer: dict[str, Any]) -> str:
-    from llamacpp.chat_template import preview
+    from onboard.llamacpp.chat_template import preview
 
     how = "stopped" if answer.get("stopped") else f"no stop within {answer.get('max_tokens')} tokens"
     verdict = "clean" if answer.get("clean") else "NOT clean: " + "; ".join(answer.get("problems") or [])
@@ -155,7 +155,7 @@ _REPLACED_COMMENTS = ("predicted ", "tested by onboard ", "measured ")
 
 
 def _write_back(ctx: PhaseContext, result: dict[str, Any]) -> None:
-    from phases.profile_references import NOT_YET_TESTED
+    from onboard.phases.profile_references import NOT_YET_TESTED
 
     section = profile_values.current(ctx)
     comments = [c for c in section.comments
@@ -163,7 +163,7 @@ def _write_back(ctx: PhaseContext, result: dict[str, Any]) -> None:
     comments.append(f"tested by onboard {time.strftime('%Y-%m-%d', time.gmtime())}: "
                     f"{result['gen_tps']:.1f} t/s generation, {result.get('prompt_tps') or 0:.1f} t/s prompt, "
                     f"layers {result.get('layers_offloaded') or '?'}, graph splits {result.get('graph_splits')}")
-    from llamacpp.rpc_workers import device_label
+    from onboard.llamacpp.rpc_workers import device_label
 
     plan_devices = (ctx.facts_of("profile").plan or {}).get("devices") or {}
     devices = set(result["model_buffers_mib"]) | set(result["kv_buffers_mib"]) | set(result["compute_buffers_mib"])
@@ -181,8 +181,8 @@ def _record_measurements(ctx: PhaseContext, result: dict[str, Any]) -> None:
     """Predicted (the profile phase's plan) beside measured (the log), per device and buffer kind."""
     plan = ctx.facts_of("profile").plan or {}
     rows = []
-    from llamacpp.rpc_workers import measured_mib
-    from phases.profile import device_backend
+    from onboard.llamacpp.rpc_workers import measured_mib
+    from onboard.phases.profile import device_backend
 
     for device, predicted in plan.get("devices", {}).items():
         backend = device_backend(device)
@@ -201,7 +201,7 @@ def _suggest(ctx: PhaseContext, result: dict[str, Any]) -> dict[str, Any] | None
     """A concrete proposal: re-plan with the device that ran out made smaller by what it lacked."""
     if not result.get("oom"):
         return None
-    from phases.profile import make_plan, profile_from_plan
+    from onboard.phases.profile import make_plan, profile_from_plan
 
     device = result.get("oom_device")
     asked, free = result.get("oom_asked_mib"), result.get("oom_free_mib")
@@ -219,7 +219,7 @@ def _suggest(ctx: PhaseContext, result: dict[str, Any]) -> dict[str, Any] | None
         why = (f"out of memory on {device or 'the host'} ({result.get('oom_phase')}); halve the context "
                f"{current_ctx} -> {new_ctx}")
     values, comments = profile_from_plan(ctx, plan, rig, header)
-    from phases.profile import chat_template_fix
+    from onboard.phases.profile import chat_template_fix
 
     chat_template_fix(ctx, values, comments, header=header)  # the re-planned profile keeps the template
     return {"why": why, "values": values, "comments": comments}
@@ -239,10 +239,10 @@ def _template_suggestion(ctx: PhaseContext, result: dict[str, Any]) -> dict[str,
     propose the template of the family whose turn tokens its vocabulary holds, as a file in the
     repository passed with ``--jinja --chat-template-file``. None when no family fits or the
     profile already names a template file (then it is the person's template that is wrong)."""
-    from llamacpp.chat_template import TEMPLATES, family_of, special_tokens, template_flags
-    from llamacpp.errors import DomainError
-    from phases import sources
-    from store.models_conf import join_extra_args, split_extra_args
+    from onboard.llamacpp.chat_template import TEMPLATES, family_of, special_tokens, template_flags
+    from onboard.llamacpp.errors import DomainError
+    from onboard.phases import sources
+    from onboard.store.models_conf import join_extra_args, split_extra_args
 
     answer = result.get("answer") or {}
     refused = _template_error(result)
@@ -271,7 +271,7 @@ def _template_suggestion(ctx: PhaseContext, result: dict[str, Any]) -> dict[str,
 def _apply_suggestion(ctx: PhaseContext) -> None:
     suggestion = ctx.facts.suggestion
     if not suggestion:
-        from llamacpp.errors import BadInput
+        from onboard.llamacpp.errors import BadInput
 
         raise BadInput("there is no suggestion to apply", field="--apply-suggestion",
                        fix=f"onboard status {ctx.name}")
@@ -284,7 +284,7 @@ def _apply_suggestion(ctx: PhaseContext) -> None:
 def _log_exists(ctx: PhaseContext) -> GuardResult:
     test = ctx.facts.run
     if test and test.get("unfinished") and not test.get("launch_ok"):
-        from llamacpp.log_analysis import phase_text
+        from onboard.llamacpp.log_analysis import phase_text
 
         return GuardResult(False, f"log {test['log']} is incomplete: it ends while {phase_text(test['unfinished'])} "
                                   "(no line says the model loaded or the server is listening)",
@@ -351,7 +351,7 @@ def _answers_cleanly(ctx: PhaseContext) -> GuardResult:
                                      f"onboard advance {ctx.name})")
         return GuardResult(False, "no answer was asked for: the server did not come up or failed the measurement",
                            fix="see the launch error above and the log")
-    from llamacpp.chat_template import preview
+    from onboard.llamacpp.chat_template import preview
 
     shown = preview(answer.get("answer") or "", 80)
     if answer.get("clean"):
@@ -366,8 +366,8 @@ def _answer_fix(ctx: PhaseContext, answer: dict[str, Any]) -> str:
     suggestion = ctx.facts.suggestion or {}
     if suggestion.get("files"):
         return f"onboard advance {ctx.name} --apply-suggestion  ({suggestion['why']})"
-    from llamacpp.errors import DomainError
-    from phases import sources
+    from onboard.llamacpp.errors import DomainError
+    from onboard.phases import sources
 
     try:
         folder = sources.model_dir(ctx).parent.relative_to(ctx.root).as_posix()

@@ -42,7 +42,7 @@ STAMP=.venv/.onboard-setup
 want="$(cat setup.cfg pyproject.toml scripts/install-bench.sh | sha256sum | cut -d' ' -f1) $(.venv/bin/python -c 'import sys; print(sys.version.split()[0])')"
 installed() {
     [[ -x .venv/bin/onboard ]] && .venv/bin/python -c 'import importlib.util as u, sys
-sys.exit(0 if all(u.find_spec(m) for m in ("workflow.cli", "pytest", "evalplus", "matplotlib")) else 1)' 2>/dev/null
+sys.exit(0 if all(u.find_spec(m) for m in ("onboard.workflow.cli", "pytest", "evalplus", "matplotlib")) else 1)' 2>/dev/null
 }
 if [[ "$(cat "$STAMP" 2>/dev/null)" != "$want" ]] || ! installed; then
     rm -f "$STAMP"
@@ -56,7 +56,7 @@ PYTHON=.venv/bin/python bash scripts/install-gemma.sh >/dev/null      # also the
 if [[ "$MODE" == all ]]; then
     PYTHON=.venv/bin/python bash scripts/install-llama-server.sh >/dev/null   # the tests' exact build
 fi
-choose() { .venv/bin/python -m llamacpp.server_binary choose; }
+choose() { .venv/bin/python -m onboard.llamacpp.server_binary choose; }
 rc=0
 choose || rc=$?
 if [[ "$rc" == 8 && "$MODE" == demo ]]; then

@@ -15,8 +15,8 @@ import tempfile
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from llamacpp.errors import Exit, OnboardError
-from store import crashpoints
+from onboard.llamacpp.errors import Exit, OnboardError
+from onboard.store import crashpoints
 
 TMP_SUFFIX = ".onboard-tmp"
 

@@ -28,8 +28,8 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import DatabaseError
 from sqlalchemy.orm import Session, sessionmaker
 
-from llamacpp.errors import Exit, OnboardError
-from store import migrations
+from onboard.llamacpp.errors import Exit, OnboardError
+from onboard.store import migrations
 
 SQLITE_MAGIC = b"SQLite format 3\x00"
 

@@ -25,13 +25,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from llamacpp.errors import Exit, OnboardError
-from store import crashpoints, repo_lock
-from store.atomic import inside_root, read_text, remove_file, write_atomic
-from store.db import utcnow
-from store.marker_blocks import find_block, render_block, replace_block
-from store.models_conf import ModelsConf
-from store.schema import Step, UndoRecord
+from onboard.llamacpp.errors import Exit, OnboardError
+from onboard.store import crashpoints, repo_lock
+from onboard.store.atomic import inside_root, read_text, remove_file, write_atomic
+from onboard.store.db import utcnow
+from onboard.store.marker_blocks import find_block, render_block, replace_block
+from onboard.store.models_conf import ModelsConf
+from onboard.store.schema import Step, UndoRecord
 
 MODELS_CONF = "models.conf"
 

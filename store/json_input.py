@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from llamacpp.errors import BadInput
+from onboard.llamacpp.errors import BadInput
 
 
 def parse_json(text: str, path: str, *, fix: str | None = "correct it by hand") -> Any:

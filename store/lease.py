@@ -13,8 +13,8 @@ import psutil
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from llamacpp.errors import Exit, OnboardError
-from store.db import utcnow
+from onboard.llamacpp.errors import Exit, OnboardError
+from onboard.store.db import utcnow
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ from collections.abc import Iterable
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.db import utcnow
-from store.schema import Measurement
+from onboard.store.db import utcnow
+from onboard.store.schema import Measurement
 
 
 def record(sessions: sessionmaker[Session], candidate_id: int, rig: str,

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from llamacpp.errors import BadInput
-from store.suggest import did_you_mean
+from onboard.llamacpp.errors import BadInput
+from onboard.store.suggest import did_you_mean
 
 PROFILE_KEYS = ("NAME", "DESCRIPTION", "SPEED", "MODEL", "CTX_SIZE", "N_GPU_LAYERS", "FIT", "EXTRA_ARGS")
 
@@ -127,7 +127,7 @@ class ModelsConf:
 
         ``args_checked=False`` leaves each section's EXTRA_ARGS unsplit (``serve`` splits only the
         profile it starts, so one person's unbalanced quote elsewhere does not stop every profile)."""
-        from llamacpp.input_files import read_bytes_limited
+        from onboard.llamacpp.input_files import read_bytes_limited
 
         data = read_bytes_limited(path, "models.conf")  # never a FIFO, a device or a huge file
         if data is None:

@@ -10,8 +10,8 @@ from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from store import suggest
-from store.tables import candidates as C, events as E, guard_results as G, measurements as M, steps as S
+from onboard.store import suggest
+from onboard.store.tables import candidates as C, events as E, guard_results as G, measurements as M, steps as S
 
 
 @dataclass(frozen=True)

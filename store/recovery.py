@@ -14,7 +14,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from store.db import SQLITE_MAGIC, latest_backup, readonly_uri, utcnow
+from onboard.store.db import SQLITE_MAGIC, latest_backup, readonly_uri, utcnow
 
 TABLES = ("candidates", "steps", "undo_records", "events", "guard_results", "measurements")
 
@@ -38,7 +38,7 @@ class Diagnosis:
 
 def diagnose(path: Path) -> Diagnosis:
     """Header, SQLite's integrity check, the schema, open steps and held leases: read only."""
-    from store import migrations
+    from onboard.store import migrations
 
     diag = Diagnosis(Path(path))
     if not path.exists():
@@ -119,7 +119,7 @@ def rebuild(path: Path) -> tuple[Path, dict[str, tuple[int, int]]]:
 
     Returns the path of the damaged copy and, per table, (rows copied, rows lost).
     """
-    from store.db import open_db
+    from onboard.store.db import open_db
 
     aside = path.with_name(f"{path.name}.damaged-{utcnow().replace(':', '')}")
     shutil.move(path, aside)

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from llamacpp.errors import Exit, OnboardError
+from onboard.llamacpp.errors import Exit, OnboardError
 
 WAIT_S = 120.0  # a write holds the lock for milliseconds; this long means the holder is stuck
 _held: dict[Path, tuple[int, int]] = {}  # lock path -> (fd, depth)

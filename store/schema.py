@@ -12,7 +12,7 @@ from typing import Any
 
 from sqlalchemy.orm import DeclarativeBase, Mapped
 
-from store import tables
+from onboard.store import tables
 
 
 class Base(DeclarativeBase):

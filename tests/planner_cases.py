@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from llamacpp.log_analysis import analyze_log
-from llamacpp.planner import PlanRequest
-from llamacpp.rig import Device, Host, Rig
+from onboard.llamacpp.log_analysis import analyze_log
+from onboard.llamacpp.planner import PlanRequest
+from onboard.llamacpp.rig import Device, Host, Rig
 
 from tests import gguf_factory
 

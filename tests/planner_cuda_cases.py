@@ -10,11 +10,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from llamacpp.errors import BadInput
-from llamacpp.gguf_header import read_header
-from llamacpp.log_analysis import analyze_log
-from llamacpp.planner import make_plan
-from llamacpp.rig import Device, Host, Rig
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.gguf_header import read_header
+from onboard.llamacpp.log_analysis import analyze_log
+from onboard.llamacpp.planner import make_plan
+from onboard.llamacpp.rig import Device, Host, Rig
 from tests import gguf_factory
 from tests.planner_cases import Measured, _by_device, compare, lavapipe_rig, request_for
 

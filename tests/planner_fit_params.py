@@ -13,8 +13,8 @@ import subprocess
 from pathlib import Path
 from typing import Any, Sequence
 
-from llamacpp.gguf_header import read_header
-from llamacpp.planner import make_plan
+from onboard.llamacpp.gguf_header import read_header
+from onboard.llamacpp.planner import make_plan
 
 from tests.planner_cases import Case, lavapipe_rig, model_path, request_for
 

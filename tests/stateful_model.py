@@ -15,7 +15,7 @@ from pathlib import Path
 
 import psutil
 
-from store.models_conf import ModelsConf
+from onboard.store.models_conf import ModelsConf
 
 PHASES = ("evaluate", "download", "profile", "samplers", "test", "bench-profile")
 # Entering these phases writes the candidate's production profile [name] in models.conf.

@@ -23,7 +23,7 @@ def owner(tmp_path: Path):
     env.pop("ONBOARD_DB", None)
 
     def onboard(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "workflow.cli", "--root", str(root), *args], capture_output=True,
+        return subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "--root", str(root), *args], capture_output=True,
                               text=True, env=env, timeout=120)
 
     return root, onboard

@@ -28,9 +28,9 @@ from tests.test_assistant_skill import (
     snippets,
     split_front_matter,
 )
-from workflow import assistant_files as af
-from workflow.assistant_files import SKILL
-from workflow.exit_codes import Exit
+from onboard.workflow import assistant_files as af
+from onboard.workflow.assistant_files import SKILL
+from onboard.workflow.exit_codes import Exit
 
 ROOT = Path(__file__).resolve().parent.parent
 AGENTS = {"model-manager": af.MODEL_MANAGER, "gpu-optimizer": af.GPU_OPTIMIZER, "benchmark": af.BENCHMARK}

@@ -32,10 +32,10 @@ import click
 import pytest
 import yaml
 
-from phases import PHASES
-from workflow.cli import cli
-from workflow.exit_codes import Exit
-from workflow.machine import transitions_table
+from onboard.phases import PHASES
+from onboard.workflow.cli import cli
+from onboard.workflow.exit_codes import Exit
+from onboard.workflow.machine import transitions_table
 
 ROOT = Path(__file__).resolve().parent.parent
 SKILL = ROOT / ".claude" / "skills" / "add-model" / "SKILL.md"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from phases import bench_pipeline as bp
-from phases import bench_profile
-from phases.contract import PhaseContext
-from store.models_conf import ModelsConf, join_extra_args, split_extra_args
+from onboard.phases import bench_pipeline as bp
+from onboard.phases import bench_profile
+from onboard.phases.contract import PhaseContext
+from onboard.store.models_conf import ModelsConf, join_extra_args, split_extra_args
 from tests.gguf_factory import write_tiny_model
 
 REPO_ID = "test-org/Tiny-Llama-GGUF"
@@ -52,7 +52,7 @@ def _repo(tmp_path: Path, *, thinking: bool) -> PhaseContext:
                        phase="bench-profile", echo=lambda _s: None)
     # the production profile, as the profile phase plans it (context 32768), plus the samplers
     # phase's settings and a flag the person added
-    from phases.profile import make_plan, profile_from_plan
+    from onboard.phases.profile import make_plan, profile_from_plan
 
     plan, rig, header = make_plan(ctx, ctx_size=32768)
     values, comments = profile_from_plan(ctx, plan, rig, header)
@@ -132,7 +132,7 @@ def test_pipeline_data_entries_keep_what_a_person_wrote(tmp_path):
 
 
 def test_bad_client_json_names_file_and_line(tmp_path):
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     (tmp_path / bp.PIPELINE_DIR).mkdir(parents=True)
     (tmp_path / bp.CLIENT_JSON).write_text('{\n  "defaults": {\n    "max_tokens": 4096,\n  }\n}\n')

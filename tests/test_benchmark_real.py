@@ -118,7 +118,7 @@ def test_evalplus_scores_real_answers_of_the_real_server_and_the_report_shows_th
     chart = root / "results" / "pass1_vs_speed.svg"
     assert ElementTree.parse(chart).getroot().tag == "{http://www.w3.org/2000/svg}svg"
     assert "Gemma 3 270M (humaneval)" in chart.read_text()
-    from workflow import generated_docs
+    from onboard.workflow import generated_docs
 
     assert not [p for p in generated_docs.check(root) if p.startswith("results/")]
 

@@ -1,6 +1,6 @@
 """Names and paths that try to leave the repository are refused, through the real CLI.
 
-Every test runs ``onboard`` as a separate process (``python -m workflow.cli``) on a scratch
+Every test runs ``onboard`` as a separate process (``python -m onboard.workflow.cli``) on a scratch
 repository (tests/workflow_repo.py), with the candidate's files served by a local hub
 (tests/hub_server.py: a real HTTP server on 127.0.0.1 answering in the hub's documented shapes,
 read by the REAL huggingface_hub client through ``HF_ENDPOINT``).
@@ -101,8 +101,8 @@ def test_a_name_with_nul_never_reaches_onboard(repo):
     """The operating system refuses an argument containing NUL before any program starts."""
     with pytest.raises(ValueError, match="null byte"):
         repo.onboard("start", "x\0y")
-    from llamacpp.candidate_card import check_name
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.candidate_card import check_name
+    from onboard.llamacpp.errors import BadInput
 
     with pytest.raises(BadInput, match="NAME"):
         check_name("x\0y")  # and the name check refuses it too, for names read from elsewhere
@@ -180,8 +180,8 @@ def test_a_hub_listing_with_a_path_out_of_the_model_folder_is_refused(tmp_path, 
 def test_download_refuses_a_listed_path_out_of_the_target_even_if_the_hub_serves_it(tmp_path):
     """The download itself checks each path (a listing stored before, or built by hand), against
     a hub that would serve the file: nothing is requested, nothing is written."""
-    from llamacpp.errors import BadInput
-    from llamacpp.hub import Quant, QuantFile, download_quant
+    from onboard.llamacpp.errors import BadInput
+    from onboard.llamacpp.hub import Quant, QuantFile, download_quant
     from tests.hub_server import local_hub
 
     data = hub_files(tmp_path)["Tiny-Llama-Q8_0.gguf"]
@@ -205,8 +205,8 @@ def test_download_refuses_a_listed_path_out_of_the_target_even_if_the_hub_serves
 def test_the_model_folder_is_never_built_from_a_path(tmp_path, repo_id, quant, field):
     """Where models/<ModelName>/<Quant>/ is computed (download target, guards, profile MODEL=), an
     absolute or climbing name is refused, naming the field, whatever the caller checked before."""
-    from llamacpp.errors import BadInput
-    from llamacpp.hub import default_target_dir
+    from onboard.llamacpp.errors import BadInput
+    from onboard.llamacpp.hub import default_target_dir
 
     with pytest.raises(BadInput, match=field) as err:
         default_target_dir(repo_id, quant, tmp_path)

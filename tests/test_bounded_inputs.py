@@ -19,7 +19,7 @@ FIGURES = "inputs that would hang or never end (refused at once)"
 def _onboard(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("ONBOARD_RIG", None)
-    return subprocess.run([sys.executable, "-m", "workflow.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "onboard.workflow.cli", *args], capture_output=True, text=True,
                           cwd=cwd, env=env, timeout=60)  # a hang fails the test instead of the run
 
 
@@ -71,7 +71,7 @@ def test_a_card_with_thousands_of_front_matter_keys_is_read_in_linear_time(tmp_p
     one pass now. The timeout only guards against a hang; the figures belong to benchmarks."""
     card = tmp_path / "README_many.md"
     card.write_text("---\ngguf_repo: a/b-GGUF\n" + "".join(f"key{i}: value {i}\n" for i in range(5000)) + "---\n# Many\n")
-    script = ("import sys; from llamacpp.candidate_card import load_card\n"
+    script = ("import sys; from onboard.llamacpp.candidate_card import load_card\n"
               "c = load_card(sys.argv[1]); print(c.repo_id, c.key_lines['key4999'], len(c.key_lines))")
     proc = subprocess.run([sys.executable, "-c", script, str(card)], capture_output=True, text=True, timeout=60,
                           cwd=REPO, env={**os.environ, "PYTHONPATH": str(REPO)})

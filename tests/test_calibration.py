@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from llamacpp.gguf_header import read_header
-from llamacpp.planner.plan import PlanRequest, make_plan
-from llamacpp.rig import Device, Host, Rig
-from phases.profile import calibrate
-from store.db import open_db
-from store.measurements import calibration, record
-from store.schema import Candidate
+from onboard.llamacpp.gguf_header import read_header
+from onboard.llamacpp.planner.plan import PlanRequest, make_plan
+from onboard.llamacpp.rig import Device, Host, Rig
+from onboard.phases.profile import calibrate
+from onboard.store.db import open_db
+from onboard.store.measurements import calibration, record
+from onboard.store.schema import Candidate
 from tests.gguf_factory import write_tiny_model
 
 

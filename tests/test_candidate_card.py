@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.candidate_card import (CANDIDATES_DIR, card_path, find_context_claims, list_candidates,
+from onboard.llamacpp.candidate_card import (CANDIDATES_DIR, card_path, find_context_claims, list_candidates,
                                      load_candidate, load_card)
-from llamacpp.errors import BadInput
+from onboard.llamacpp.errors import BadInput
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -9,12 +9,12 @@ from types import SimpleNamespace
 import pytest
 from gguf import TokenType
 
-from llamacpp import chat_template as ct
-from llamacpp.errors import BadInput
-from llamacpp.evalplus_run import ClientConfig, client_mode
-from llamacpp.gguf_header import read_header
-from phases.contract import PhaseContext
-from phases.evaluation import chat_verdict
+from onboard.llamacpp import chat_template as ct
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.evalplus_run import ClientConfig, client_mode
+from onboard.llamacpp.gguf_header import read_header
+from onboard.phases.contract import PhaseContext
+from onboard.phases.evaluation import chat_verdict
 from tests import gguf_factory
 
 
@@ -145,9 +145,9 @@ def test_template_flags_put_jinja_before_the_file():
 
 # -- docs --------------------------------------------------------------------------------------------
 def test_client_settings_and_docs_say_completion_only_for_a_base_model(tmp_path):
-    from phases import doc_facts
-    from phases.samplers import render_client_block
-    from store.models_conf import ModelsConf
+    from onboard.phases import doc_facts
+    from onboard.phases.samplers import render_client_block
+    from onboard.store.models_conf import ModelsConf
 
     found = SimpleNamespace(recommended={"temp": 1.0}, sources={"temp": "card"}, modes={}, thinking_model=False,
                             system_prompt=None, notes=[])
@@ -175,7 +175,7 @@ def _ctx(tmp_path, run, chat_kind="chat"):
 
 
 def test_the_guard_fails_template_garbage_and_proposes_the_template_file(tmp_path):
-    from phases.test import _answers_cleanly
+    from onboard.phases.test import _answers_cleanly
 
     problems = ct.judge_answer(GEMMA_CHATML, stopped=False, limit=64, mode="chat", prompt=ct.CHAT_PROMPT)
     answer = {"mode": "chat", "answer": GEMMA_CHATML, "stopped": False, "max_tokens": 64, "tokens": 64,
@@ -186,7 +186,7 @@ def test_the_guard_fails_template_garbage_and_proposes_the_template_file(tmp_pat
 
 
 def test_the_guard_passes_a_clean_completion_and_a_log_run_elsewhere(tmp_path):
-    from phases.test import _answers_cleanly
+    from onboard.phases.test import _answers_cleanly
 
     answer = {"mode": "completion", "answer": " a + b\n", "stopped": True, "max_tokens": 64, "tokens": 6,
               "problems": [], "clean": True}
@@ -207,7 +207,7 @@ def test_a_card_title_saying_it_as_a_pronoun_is_no_claim():
 
 
 def test_a_template_the_server_refused_is_named_with_the_logs_words(tmp_path):
-    from phases.test import _answers_cleanly, _template_error
+    from onboard.phases.test import _answers_cleanly, _template_error
 
     error = ("llama-server exited with status 1:\n  0.00.384.652 E common_chat_templates_init: error: parser: "
              "Parser Error: Expected }} (Got })\n  0.00.388.137 E srv  llama_server: exiting due to model loading error")

@@ -23,12 +23,12 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp import chat_template as ct
-from llamacpp.candidate_card import load_card
-from llamacpp.evalplus_run import ClientConfig, generate, load_tasks
-from llamacpp.gguf_header import read_header
-from llamacpp.launcher import check_answer, free_port
-from phases.evaluation import chat_verdict
+from onboard.llamacpp import chat_template as ct
+from onboard.llamacpp.candidate_card import load_card
+from onboard.llamacpp.evalplus_run import ClientConfig, generate, load_tasks
+from onboard.llamacpp.gguf_header import read_header
+from onboard.llamacpp.launcher import check_answer, free_port
+from onboard.phases.evaluation import chat_verdict
 from tests.gguf_factory import real_gemma_gguf
 from tests.hub_server import LocalHub
 from tests.test_chat_or_completion import write_model
@@ -104,7 +104,7 @@ def test_the_real_gemma_is_onboarded_as_a_base_model_and_its_test_asks_for_a_com
         env.pop(key, None)
 
     def onboard(*args: str) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "workflow.cli", "--root", str(root), *args], env=env,
+        proc = subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "--root", str(root), *args], env=env,
                               capture_output=True, text=True, timeout=600)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         return proc
@@ -232,8 +232,8 @@ def test_a_completion_mode_run_is_scored_by_evalplus(tmp_path, llama_server_bin)
     proc = subprocess.run([sys.executable, "-c", "import evalplus.evaluate"], capture_output=True, text=True)
     if proc.returncode != 0:
         pytest.fail(f"the bench extra is not installed (bash scripts/install-bench.sh): {proc.stderr[-200:]}")
-    from llamacpp.evalplus_run import run
-    from llamacpp.server_command import build_server_argv
+    from onboard.llamacpp.evalplus_run import run
+    from onboard.llamacpp.server_command import build_server_argv
 
     path = real_gemma_gguf()
     argv = build_server_argv({"MODEL": str(path), "CTX_SIZE": "4096", "EXTRA_ARGS": "-t 2 -np 1"},

@@ -15,7 +15,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _plan(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workflow.cli", "plan", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "plan", *args], capture_output=True, text=True,
                           cwd=REPO, timeout=120)
 
 

@@ -7,13 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from workflow.cli import COMMANDS
+from onboard.workflow.cli import COMMANDS
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def _run(*args: str, env: dict[str, str] | None = None, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workflow.cli", *args], capture_output=True, text=True, cwd=cwd,
+    return subprocess.run([sys.executable, "-m", "onboard.workflow.cli", *args], capture_output=True, text=True, cwd=cwd,
                           env={**os.environ, "PYTHONPATH": str(REPO), **(env or {})}, timeout=120)
 
 
@@ -37,7 +37,7 @@ def test_candidate_names_and_cards_complete(tmp_path):
     assert _run("--root", str(root), "adopt").returncode == 0
     from click.shell_completion import BashComplete  # completion is click's own, fed by our functions
 
-    from workflow.cli import cli
+    from onboard.workflow.cli import cli
 
     def complete(args: list[str], incomplete: str) -> list[str]:
         return [item.value for item in BashComplete(cli, {}, "onboard", "_ONBOARD_COMPLETE").get_completions(

@@ -27,8 +27,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from store.crashpoints import POINTS
-from store.models_conf import ModelsConf
+from onboard.store.crashpoints import POINTS
+from onboard.store.models_conf import ModelsConf
 from tests import reliability
 from tests.hub_server import LocalHub
 from tests.workflow_repo import REPO_ID, WorkflowRepo, hub_files, make_repo

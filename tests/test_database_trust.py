@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine
 
-from store import migrations
+from onboard.store import migrations
 from tests import reliability
 
 REPO = Path(__file__).resolve().parent.parent
@@ -27,7 +27,7 @@ CONF = "".join(f"[model-{i}]\nNAME=Model {i}\nSPEED=1{i}.5 t/s\nMODEL=models/M{i
 def onboard(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     env.pop("ONBOARD_DB", None)
-    return subprocess.run([sys.executable, "-m", "workflow.cli", "--root", str(root), *args], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "--root", str(root), *args], capture_output=True,
                           text=True, env=env, timeout=120)
 
 
@@ -121,7 +121,7 @@ def _in_read_only_mount(root: Path, *args: str) -> subprocess.CompletedProcess:
         pytest.fail("unshare (util-linux) is needed to mount a read-only repository")
     script = ("import subprocess, sys\n"
               "subprocess.run(['mount', '--bind', '-o', 'ro', sys.argv[1], sys.argv[1]], check=True)\n"
-              "sys.exit(subprocess.run([sys.executable, '-m', 'workflow.cli', '--root', sys.argv[1]] + sys.argv[2:]).returncode)\n")
+              "sys.exit(subprocess.run([sys.executable, '-m', 'onboard.workflow.cli', '--root', sys.argv[1]] + sys.argv[2:]).returncode)\n")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     return subprocess.run(["unshare", "-m", sys.executable, "-c", script, str(root), *args], capture_output=True,
                           text=True, env=env, timeout=120)
@@ -181,7 +181,7 @@ def test_a_read_only_repository_refuses_a_write_with_a_message_and_changes_nothi
         conf = (repo.root / "models.conf").read_bytes()
         script = ("import subprocess, sys\n"
                   "subprocess.run(['mount', '--bind', '-o', 'ro', sys.argv[1], sys.argv[1]], check=True)\n"
-                  "sys.exit(subprocess.run([sys.executable, '-m', 'workflow.cli', '--root', sys.argv[1]] + sys.argv[2:]).returncode)\n")
+                  "sys.exit(subprocess.run([sys.executable, '-m', 'onboard.workflow.cli', '--root', sys.argv[1]] + sys.argv[2:]).returncode)\n")
         proc = subprocess.run(["unshare", "-m", sys.executable, "-c", script, str(repo.root), "advance", "tiny-llama",
                                "--download"], capture_output=True, text=True, env={**repo.env, **env}, timeout=300)
         assert proc.returncode == 6, proc.stdout + proc.stderr

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from phases import doc_facts, doc_lists, doc_rows, doc_style, doc_trees
-from phases.repo_map import build_map
-from store.atomic import read_text
-from store.markdown_doc import parse, split_lines
-from store.models_conf import ModelsConf
+from onboard.phases import doc_facts, doc_lists, doc_rows, doc_style, doc_trees
+from onboard.phases.repo_map import build_map
+from onboard.store.atomic import read_text
+from onboard.store.markdown_doc import parse, split_lines
+from onboard.store.models_conf import ModelsConf
 from tests.gguf_factory import write_tiny_model
 
 FIXTURE = Path(__file__).parent / "fixtures" / "owner_repo"
@@ -107,7 +107,7 @@ def test_benchmark_scores_become_percentages_and_the_status_benchmarked(tmp_path
 
 
 def test_a_profile_models_conf_lacks_is_bad_input(tmp_path):
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     root = owner_copy(tmp_path)
     with pytest.raises(BadInput, match=r"no \[nope\] profile"):
@@ -299,8 +299,8 @@ def test_a_section_goes_before_a_marked_block_that_follows_the_last_section(tmp_
 def test_a_settings_by_model_table_that_has_the_models_column_counts_as_listing_it():
     from types import SimpleNamespace
 
-    from phases import docs
-    from phases.doc_fields import profile_identities
+    from onboard.phases import docs
+    from onboard.phases.doc_fields import profile_identities
 
     section = ModelsConf.parse(ModelsConf.parse("").with_section("qwen3-8b", TESTED).text).section("qwen3-8b")
     table = SimpleNamespace(kind="table", line=5, end_line=9, entries=(), fields=())

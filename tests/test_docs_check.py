@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from workflow import generated_docs as gd
+from onboard.workflow import generated_docs as gd
 
 CONF = """# my profiles
 [qwen-7b]
@@ -51,7 +51,7 @@ README_PROSE_BOTTOM = "\n## Notes\nMy own notes, never touched.\n"
 
 def _run(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
-    return subprocess.run([sys.executable, "-m", "workflow.cli", "--root", str(root), "docs", *args],
+    return subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "--root", str(root), "docs", *args],
                           capture_output=True, text=True, env=env, timeout=120)
 
 
@@ -170,7 +170,7 @@ def test_report_block_and_chart_follow_the_results(repo):
     pytest.importorskip("matplotlib")
     from xml.etree import ElementTree
 
-    from phases import bench_pipeline as bp
+    from onboard.phases import bench_pipeline as bp
 
     summary = {"profile": "bench-qwen-7b", "dataset": "humaneval", "n_tasks": 10, "total_tasks": 164, "quick": True,
                "base_pass1": 0.5, "plus_pass1": 0.4, "gen_tps": 42.5, "truncated": 1, "date": "2026-11-26"}

@@ -9,8 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from phases.docs_check import check
-from store.models_conf import ModelsConf
+from onboard.phases.docs_check import check
+from onboard.store.models_conf import ModelsConf
 from tests.owner_repo import make_owner_repo, tracked_bytes
 
 REPO = Path(__file__).resolve().parent.parent
@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 def _run(root: Path, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run([sys.executable, "-m", "workflow.cli", "--root", str(root), "docs", *args],
+    return subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "--root", str(root), "docs", *args],
                           capture_output=True, text=True, env=env, timeout=120)
 
 

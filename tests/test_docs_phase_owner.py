@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.errors import BadInput
-from phases import docs
-from phases.contract import PhaseContext
-from store.db import open_db
-from store.journal import Journal
-from store.models_conf import ModelsConf
-from store.schema import Candidate
+from onboard.llamacpp.errors import BadInput
+from onboard.phases import docs
+from onboard.phases.contract import PhaseContext
+from onboard.store.db import open_db
+from onboard.store.journal import Journal
+from onboard.store.models_conf import ModelsConf
+from onboard.store.schema import Candidate
 from tests.owner_repo import git_diff, make_owner_repo, tracked_bytes
 from tests.test_doc_rows import MODEL, TESTED, TESTED_COMMENTS
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp import evalplus_run as er
-from llamacpp.errors import BadInput
+from onboard.llamacpp import evalplus_run as er
+from onboard.llamacpp.errors import BadInput
 
 DATASET = Path(__file__).resolve().parent / "fixtures" / "humaneval_tiny.jsonl"
 ANSWERS = [

@@ -25,7 +25,7 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from llamacpp.errors import MEANING, BadInput, Exit, ExternalFailure, OnboardError
+from onboard.llamacpp.errors import MEANING, BadInput, Exit, ExternalFailure, OnboardError
 from tests.hub_server import LocalHub
 from tests.workflow_repo import REPO_ID, hub_files, make_repo
 
@@ -49,12 +49,12 @@ def test_every_exit_code_has_its_meaning_in_the_readme_and_docs() -> None:
 
 # ---- rendered in one place ------------------------------------------------------------------------------
 def _store_errors() -> list[tuple[str, OnboardError, Exit]]:
-    from store.atomic import OutsideRepository
-    from store.db import DatabaseProblem
-    from store.journal import SectionNotOurs
-    from store.lease import Busy, Holder
-    from store.repo_lock import RepositoryBusy
-    from workflow.errors import WorkflowError
+    from onboard.store.atomic import OutsideRepository
+    from onboard.store.db import DatabaseProblem
+    from onboard.store.journal import SectionNotOurs
+    from onboard.store.lease import Busy, Holder
+    from onboard.store.repo_lock import RepositoryBusy
+    from onboard.workflow.errors import WorkflowError
 
     holder = Holder(pid=4242, host="rig", started=0.0, at="2026-01-01T00:00:00+00:00", command="onboard advance x")
     return [
@@ -71,7 +71,7 @@ def _store_errors() -> list[tuple[str, OnboardError, Exit]]:
 
 
 def _command(err: BaseException) -> click.Command:
-    from workflow.commands._common import handle_errors
+    from onboard.workflow.commands._common import handle_errors
 
     @click.command()
     @click.option("--json", "as_json", is_flag=True)

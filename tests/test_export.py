@@ -14,11 +14,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from llamacpp.errors import BadInput
-from llamacpp.presets import parse_help, preset_section, render_llama_swap, render_preset, swap_model, yaml_string
-from llamacpp.server_command import build_server_argv
-from store.models_conf import ModelsConf
-from workflow.cli import cli
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.presets import parse_help, preset_section, render_llama_swap, render_preset, swap_model, yaml_string
+from onboard.llamacpp.server_command import build_server_argv
+from onboard.store.models_conf import ModelsConf
+from onboard.workflow.cli import cli
 
 HELP = Path(__file__).parent / "fixtures" / "llama-server-logs" / "b11434-help.txt"
 BINARY = "/opt/llama.cpp/bin/llama-server"

@@ -25,10 +25,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from llamacpp.launcher import free_port, launch
+from onboard.llamacpp.launcher import free_port, launch
 from tests.gguf_factory import real_gemma_gguf, write_tiny_model
 from tests.test_export import read_ini
-from workflow.cli import cli
+from onboard.workflow.cli import cli
 
 pytestmark = pytest.mark.real_server
 

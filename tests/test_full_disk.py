@@ -27,19 +27,19 @@ from pathlib import Path
 
 import pytest
 
-from store.atomic import TMP_SUFFIX
+from onboard.store.atomic import TMP_SUFFIX
 from tests import reliability
 from tests.hub_server import LocalHub
 from tests.workflow_repo import PERSON_CONF, REPO_ID, hub_files, make_repo
-from workflow.commands._common import DISK_FULL_EXIT
+from onboard.workflow.commands._common import DISK_FULL_EXIT
 
 NAME = "tiny-llama"
 SECTION = "full-disk writes (nothing lost)"
 FIX = "free disk space and run the command again"
-# Set the file size limit, then run the CLI exactly as `python -m workflow.cli` would.
+# Set the file size limit, then run the CLI exactly as `python -m onboard.workflow.cli` would.
 WRAPPER = ("import resource, runpy, sys; n = int(sys.argv.pop(1)); "
            "resource.setrlimit(resource.RLIMIT_FSIZE, (n, n)); "
-           "runpy.run_module('workflow.cli', run_name='__main__', alter_sys=True)")
+           "runpy.run_module('onboard.workflow.cli', run_name='__main__', alter_sys=True)")
 # A person's notes at the top of models.conf, large enough that the file outgrows the database.
 BIG_NOTES = "".join(f"# note {i:05d}: hardware history, benchmark remarks and other hand-written text\n"
                     for i in range(12000))

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from llamacpp.gguf_header import GGUFFormatError, combine_shards, read_shard_header
+from onboard.llamacpp.gguf_header import GGUFFormatError, combine_shards, read_shard_header
 from tests import reliability
 from tests.gguf_factory import model_spec, write_header_only, write_split_model, write_tiny_model
 

@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType, GGUFReader, GGUFValueType
 
-from llamacpp.errors import BadInput
-from llamacpp.gguf_header import GGUFFormatError, read_header, read_shard_header
-from llamacpp.gguf_model import SkippedArray
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.gguf_header import GGUFFormatError, read_header, read_shard_header
+from onboard.llamacpp.gguf_model import SkippedArray
 from tests.gguf_factory import (
     TensorSpec,
     Typed,

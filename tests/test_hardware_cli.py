@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from workflow.cli import cli
+from onboard.workflow.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "rigs" / "reference-4090-5070ti.toml"

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.errors import BadInput, ExternalFailure
-from llamacpp.hub import (Quant, QuantFile, check_files_present, default_target_dir, download_command,
+from onboard.llamacpp.errors import BadInput, ExternalFailure
+from onboard.llamacpp.hub import (Quant, QuantFile, check_files_present, default_target_dir, download_command,
                           download_quant, find_quant, group_files, list_quants, list_repo_files, local_quants,
                           model_dir_name, quant_name, read_split_keys)
 from tests.gguf_factory import write_split_model, write_tiny_model
@@ -411,7 +411,7 @@ def test_split_keys_stop_at_the_last_one_needed(tmp_path) -> None:
     # a damaged tensor table after the metadata does not matter to the split check: it is not read
     import io
 
-    from llamacpp.gguf_header import GGUFFormatError, read_shard_header
+    from onboard.llamacpp.gguf_header import GGUFFormatError, read_shard_header
 
     def whole(data: bytes):
         return read_shard_header(io.BytesIO(data), source="shard 2", size=len(data))

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.errors import BadInput, Exit, ExternalFailure
-from llamacpp.hub_errors import hub_errors, hub_failure
+from onboard.llamacpp.errors import BadInput, Exit, ExternalFailure
+from onboard.llamacpp.hub_errors import hub_errors, hub_failure
 
 REPO = "unsloth/Qwen3-30B-A3B-GGUF"
 FILE = "Qwen3-30B-A3B-Q4_K_M.gguf"
@@ -64,7 +64,7 @@ def test_hub_answers_become_external_failures_naming_repo_and_file(status, heade
 def test_network_failures_and_offline_mode_are_external() -> None:
     from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
 
-    from llamacpp.hub_errors import network_errors
+    from onboard.llamacpp.hub_errors import network_errors
 
     connect = next(c for c in network_errors() if c.__name__ == "TransportError")("connection refused")
     cases = [(connect, "cannot reach the hub", "HF_ENDPOINT"),

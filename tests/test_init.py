@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from workflow import assistant_files
-from workflow.assistant_files import SKILL
-from workflow.commands.init import template_files
+from onboard.workflow import assistant_files
+from onboard.workflow.assistant_files import SKILL
+from onboard.workflow.commands.init import template_files
 
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATE = ROOT / "workflow" / "template"
@@ -31,7 +31,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def onboard(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "workflow.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "onboard.workflow.cli", *args], capture_output=True, text=True,
                           cwd=cwd or ROOT, env=env or _env(), timeout=300)
 
 
@@ -191,16 +191,17 @@ def test_an_installed_package_carries_the_template_and_init_works_from_it(tmp_pa
     build = subprocess.run([sys.executable, "-c", "from setuptools import setup; setup()", "-q", "build_py", "-d", str(lib)],
                            cwd=src, capture_output=True, text=True, timeout=300)
     assert build.returncode == 0, build.stderr
-    shipped = lib / "workflow" / "template"
+    assert sorted(p.name for p in lib.iterdir()) == ["onboard"]  # nothing generic in site-packages
+    shipped = lib / "onboard" / "workflow" / "template"
     for relpath, source in template_files().items():
         in_lib = shipped / str(Path(str(source)).relative_to(TEMPLATE))
         assert in_lib.is_file() and not in_lib.is_symlink(), relpath
         assert in_lib.read_bytes() == Path(str(source)).read_bytes(), relpath
 
     env = {**_env(), "PYTHONPATH": str(lib)}
-    where = subprocess.run([sys.executable, "-c", "import workflow; print(workflow.__file__)"], cwd=tmp_path,
+    where = subprocess.run([sys.executable, "-c", "import onboard.workflow as w; print(w.__file__)"], cwd=tmp_path,
                            capture_output=True, text=True, env=env, check=True)
-    assert where.stdout.strip() == str(lib / "workflow" / "__init__.py")  # not the checkout
+    assert where.stdout.strip() == str(lib / "onboard" / "workflow" / "__init__.py")  # not the checkout
     from_lib, from_checkout = tmp_path / "from-lib", tmp_path / "from-checkout"
     assert onboard("init", str(from_lib), cwd=tmp_path, env=env).returncode == 0
     assert onboard("init", str(from_checkout)).returncode == 0

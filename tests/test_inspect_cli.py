@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from tests.gguf_factory import write_split_model, write_tiny_model
 from tests.hub_server import local_hub
-from workflow.cli import cli
+from onboard.workflow.cli import cli
 
 REPO = "tester/Tiny-GGUF"
 
@@ -115,7 +115,7 @@ def test_remote_repo_quant(models: dict[str, Path]) -> None:
 def test_real_subprocess(models: dict[str, Path]) -> None:
     """The installed console script, as a person runs it."""
     exe = Path(sys.executable).with_name("onboard")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "workflow.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "onboard.workflow.cli"]
     p = subprocess.run([*cmd, "inspect", str(models["gemma"]), "--json"], capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["attention"]["sliding_window"]["window"] == 128

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from store.db import open_db
-from store.journal import Journal
-from store.schema import Candidate
+from onboard.store.db import open_db
+from onboard.store.journal import Journal
+from onboard.store.schema import Candidate
 
 PERSON = r"""# my hand-written profiles
 [qwen-7b]
@@ -44,7 +44,7 @@ def test_undo_removes_only_the_added_section(repo):
 
 
 def test_a_section_this_candidate_did_not_create_is_never_written(repo):
-    from store.journal import SectionNotOurs
+    from onboard.store.journal import SectionNotOurs
 
     root, journal = repo
     step = journal.open_step("advance", "download", "profile", [])

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from store.db import open_db
-from store.journal import Journal, text_hunks
-from store.schema import Candidate
+from onboard.store.db import open_db
+from onboard.store.journal import Journal, text_hunks
+from onboard.store.schema import Candidate
 
 DOC = ("# My models\r\n\r\nSome prose.\r\n\r\n| Model | Speed |\r\n|---|---|\r\n| Qwen3 32B | 24.1 t/s |\r\n"
        "| GLM 4.5 Air | 18.0 t/s |\r\n\r\n## Notes\r\n\r\n- keep it short\r\n")
@@ -96,7 +96,7 @@ def test_an_undo_cut_at_any_write_is_recovered_then_completed_to_the_bytes_befor
     the original bytes every time (a run at the end of the file once matched after a later line)."""
     import random
 
-    from store import crashpoints
+    from onboard.store import crashpoints
 
     rnd = random.Random(seed)
     old_lines = [f"line {i}\n" for i in range(rnd.randint(0, 12))]

@@ -10,8 +10,8 @@ import pytest
 
 from tests.hub_server import LocalHub
 from tests.workflow_repo import REPO_ID, hub_files, make_repo
-from workflow import generated_docs, json_validate
-from workflow.json_schemas import schemas
+from onboard.workflow import generated_docs, json_validate
+from onboard.workflow.json_schemas import schemas
 
 NAME = "tiny-llama"
 ROOT = Path(__file__).resolve().parent.parent

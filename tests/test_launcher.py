@@ -12,7 +12,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-from llamacpp.launcher import explain_exit, launch
+from onboard.llamacpp.launcher import explain_exit, launch
 
 # A real HTTP server that stays "loading" (503 on /health), optionally ignoring SIGTERM.
 _LOADING_SERVER = textwrap.dedent(

@@ -22,8 +22,8 @@ from pathlib import Path
 import psutil
 import pytest
 
-from llamacpp.launcher import free_port, launch
-from llamacpp.server_command import build_server_argv
+from onboard.llamacpp.launcher import free_port, launch
+from onboard.llamacpp.server_command import build_server_argv
 
 pytestmark = pytest.mark.real_server
 
@@ -148,7 +148,7 @@ def test_onboard_serve_execs_the_real_server(llama_server_bin: Path, gemma_gguf:
         f"[gemma]\nMODEL={gemma_gguf}\nCTX_SIZE=512\nEXTRA_ARGS=--no-warmup -t 2 -np 1\n")
     port = free_port()
     env = {**os.environ, "LLAMA_SERVER": str(llama_server_bin), "PYTHONPATH": str(REPO)}
-    proc = subprocess.Popen([sys.executable, "-m", "workflow.cli", "--root", str(tmp_path), "serve", "gemma",
+    proc = subprocess.Popen([sys.executable, "-m", "onboard.workflow.cli", "--root", str(tmp_path), "serve", "gemma",
                              "--port", str(port)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
         deadline, health = time.monotonic() + 60, None

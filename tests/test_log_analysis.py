@@ -17,8 +17,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llamacpp.errors import BadInput
-from llamacpp.log_analysis import LogReport, analyze_file, analyze_lines, analyze_log, diagnose
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.log_analysis import LogReport, analyze_file, analyze_lines, analyze_log, diagnose
 
 LOGS = Path(__file__).parent / "fixtures" / "llama-server-logs"
 

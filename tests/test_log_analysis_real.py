@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.log_analysis import analyze_file, diagnose
+from onboard.llamacpp.log_analysis import analyze_file, diagnose
 from tests.gguf_factory import write_tiny_model
 
 pytestmark = pytest.mark.real_server

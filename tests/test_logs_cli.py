@@ -9,7 +9,7 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
-from workflow.cli import cli
+from onboard.workflow.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
 LOGS = Path(__file__).parent / "fixtures" / "llama-server-logs"
@@ -68,7 +68,7 @@ def test_unreadable_file_exits_6_naming_it(tmp_path):
 
 def test_real_process_pipes_a_log_through_stdin():
     log = (LOGS / "b11434-cpu-fail-oom-ulimit.log").read_bytes()
-    proc = subprocess.run([sys.executable, "-m", "workflow.cli", "logs", "analyze", "-", "--json"],
+    proc = subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "logs", "analyze", "-", "--json"],
                           input=log, capture_output=True, cwd=REPO, timeout=60)
     assert proc.returncode == 0, proc.stderr.decode()
     data = json.loads(proc.stdout)

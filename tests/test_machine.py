@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from phases import PHASES
-from workflow import generated_docs, machine
+from onboard.phases import PHASES
+from onboard.workflow import generated_docs, machine
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -331,7 +331,7 @@ def test_malformed_input(row: Row, states, tmp_path):
 def test_a_complete_real_log_is_never_called_incomplete():
     """"incomplete" is said only of a log that stops inside a load: every real log here that gets
     to "model loaded" / "listening" (or stops on an OOM or a fatal error) is not."""
-    from llamacpp.log_analysis import analyze_file, diagnose
+    from onboard.llamacpp.log_analysis import analyze_file, diagnose
 
     checked = 0
     for path in sorted(LOGS.glob("*.log")):
@@ -349,7 +349,7 @@ def test_a_complete_real_log_is_never_called_incomplete():
 def analyze_file_bytes(data: bytes):
     import tempfile
 
-    from llamacpp.log_analysis import analyze_file
+    from onboard.llamacpp.log_analysis import analyze_file
 
     with tempfile.NamedTemporaryFile(suffix=".log") as f:
         f.write(data)
@@ -363,8 +363,8 @@ def analyze_file_bytes(data: bytes):
     (b"main: build = 1\n" * 3 + b"\x7fELF\x02\x01\x01\x00" + bytes(range(1, 200)), "binary data", 4),  # a binary
 ])
 def test_what_is_no_log_at_all_is_refused_naming_the_line(data, says, line):
-    from llamacpp.errors import BadInput
-    from llamacpp.log_analysis import require_text_log
+    from onboard.llamacpp.errors import BadInput
+    from onboard.llamacpp.log_analysis import require_text_log
 
     report = analyze_file_bytes(data)
     with pytest.raises(BadInput) as err:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from store import markdown_doc as md
+from onboard.store import markdown_doc as md
 
 TRICKY = (
     "# Models\n"                                  # 0

@@ -3,7 +3,7 @@ blocks, ``onboard`` for the journal's) are found, rendered, replaced and blanked
 every byte around a block stays as the person wrote it."""
 from __future__ import annotations
 
-from store import marker_blocks as mb
+from onboard.store import marker_blocks as mb
 
 PROSE = "# Models\n\nHand-written intro.\n\n"
 GENERATED = ("<!-- BEGIN GENERATED: target-models -->\n| a | b |\n|---|---|\n"

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from tests.gguf_factory import write_tiny_model
-from workflow.memory_bars import WIDTH, bar, device_rows
+from onboard.workflow.memory_bars import WIDTH, bar, device_rows
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -30,6 +30,6 @@ def test_predicted_and_measured_are_side_by_side():
 
 def test_plan_prints_a_bar_per_device(tmp_path):
     model = write_tiny_model(tmp_path / "tiny.gguf", "llama")
-    out = subprocess.run([sys.executable, "-m", "workflow.cli", "plan", str(model), "--device", "GPU0=30",
+    out = subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "plan", str(model), "--device", "GPU0=30",
                           "--device", "GPU1=20"], capture_output=True, text=True, cwd=REPO, timeout=120).stdout
     assert "  GPU0 [" in out and "  GPU1 [" in out and "of 30.0 MiB" in out and "█ weights" in out

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from gguf import GGMLQuantizationType, GGUFWriter
 
-from llamacpp.gguf_header import read_header
-from llamacpp.model_summary import summarize
+from onboard.llamacpp.gguf_header import read_header
+from onboard.llamacpp.model_summary import summarize
 from tests.gguf_factory import ModelSpec, model_spec, qwen3moe_235b_spec, write_header_only, write_tiny_model
 
 

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from llamacpp.errors import BadInput
-from store.models_conf import (
+from onboard.llamacpp.errors import BadInput
+from onboard.store.models_conf import (
     PROFILE_KEYS,
     ModelsConf,
     join_extra_args,

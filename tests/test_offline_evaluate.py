@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.errors import BadInput
-from llamacpp.hub import default_target_dir, local_paths, local_repo_id, model_folder_quants
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.hub import default_target_dir, local_paths, local_repo_id, model_folder_quants
 from tests.gguf_factory import real_gemma_gguf, write_split_model, write_tiny_model
 from tests.hub_server import LocalHub
 from tests.test_real_cards import QWEN_ORIGINAL, write_card

@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.errors import BadInput, ExternalFailure
-from phases import bench_profile, benchmark
-from phases import owner_client_conf, owner_layout, owner_report_script, owner_results
-from phases import owner_pipeline as op
-from phases.contract import PhaseContext
-from store.db import open_db
-from store.journal import Journal
-from store.models_conf import join_extra_args, split_extra_args
-from store.schema import Candidate
+from onboard.llamacpp.errors import BadInput, ExternalFailure
+from onboard.phases import bench_profile, benchmark
+from onboard.phases import owner_client_conf, owner_layout, owner_report_script, owner_results
+from onboard.phases import owner_pipeline as op
+from onboard.phases.contract import PhaseContext
+from onboard.store.db import open_db
+from onboard.store.journal import Journal
+from onboard.store.models_conf import join_extra_args, split_extra_args
+from onboard.store.schema import Candidate
 from tests.gguf_factory import write_tiny_model
 from tests.owner_repo import git_diff, make_owner_repo, tracked_bytes
 
@@ -48,7 +48,7 @@ def _candidate(root: Path, *, display_name: str, base_model: str = "test-org/Tin
                system_prompt: str | None = None) -> tuple[PhaseContext, Journal]:
     """A candidate in the owner's repository at the bench-profile phase: a real tiny GGUF, a CPU rig,
     its production profile in models.conf (as the profile phase writes it), a journal and a step."""
-    from phases.profile import make_plan, profile_from_plan
+    from onboard.phases.profile import make_plan, profile_from_plan
 
     model_dir = root / "models" / "Tiny-Llama" / "F16"
     model_dir.mkdir(parents=True)

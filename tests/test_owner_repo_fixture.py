@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from store.models_conf import ModelsConf, split_extra_args
+from onboard.store.models_conf import ModelsConf, split_extra_args
 from tests.owner_repo import FIXTURE, git_diff, make_owner_repo, tracked_bytes
 
 PRODUCTION = ["gpt-oss-120b", "qwen3-coder-30b", "glm-4.5-air", "qwen3-32b"]

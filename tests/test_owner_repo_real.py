@@ -50,7 +50,7 @@ def owner(tmp_path: Path, gemma_gguf: Path, llama_server_bin: Path):  # noqa: F8
         env.pop(key, None)
 
     def onboard(*args: str, code: int = 0, timeout: float = 900) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "workflow.cli", "--root", str(root), *args], capture_output=True,
+        proc = subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "--root", str(root), *args], capture_output=True,
                               text=True, env=env, timeout=timeout)
         assert proc.returncode == code, f"onboard {' '.join(args)} -> {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
         assert "Traceback" not in proc.stderr, proc.stderr

@@ -19,7 +19,7 @@ import pytest
 
 from benchmarks import performance
 from benchmarks.measure import ratio_text
-from phases.docs_blocks import complete
+from onboard.phases.docs_blocks import complete
 from tests.gguf_factory import model_spec, write_header_only
 
 REPO = Path(__file__).resolve().parent.parent

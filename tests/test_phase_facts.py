@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from phases import PHASES
-from phases.contract import PhaseContext
-from phases.evaluate import EvaluateFacts
-from phases.test import TestFacts
-from workflow.candidate_facts import WorkflowFacts, normalized
+from onboard.phases import PHASES
+from onboard.phases.contract import PhaseContext
+from onboard.phases.evaluate import EvaluateFacts
+from onboard.phases.test import TestFacts
+from onboard.workflow.candidate_facts import WorkflowFacts, normalized
 
 
 def test_every_record_round_trips_through_json_and_ignores_keys_it_does_not_know():

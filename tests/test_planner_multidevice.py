@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.errors import BadInput
-from llamacpp.gguf_header import read_header
-from llamacpp.hardware import devices_from_options, resolve_rig
-from llamacpp.planner import PlanRequest, make_plan
-from llamacpp.rig import Device, Host, Rig
-from llamacpp.rig_file import parse_rig
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.gguf_header import read_header
+from onboard.llamacpp.hardware import devices_from_options, resolve_rig
+from onboard.llamacpp.planner import PlanRequest, make_plan
+from onboard.llamacpp.rig import Device, Host, Rig
+from onboard.llamacpp.rig_file import parse_rig
 from tests.gguf_factory import model_spec, qwen3moe_235b_spec, write_header_only, write_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
@@ -157,7 +157,7 @@ def test_row_split_on_cuda_spreads_the_matrices_and_keeps_kv_on_the_main_gpu(mod
 
 
 def test_plan_command_takes_split_mode_main_gpu_and_worker_names(models: dict[str, Path]) -> None:
-    out = subprocess.run([sys.executable, "-m", "workflow.cli", "plan", str(models["llama"]), "--ctx", "4096",
+    out = subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "plan", str(models["llama"]), "--ctx", "4096",
                           "--device", f"RPC0[{W1}]=8000", "--device", "Vulkan0=2048", "--split-mode", "none",
                           "--main-gpu", "0", "--override-tensor", rf"blk\.0\.ffn_up\.=RPC0[{W1}]", "--json"],
                          capture_output=True, text=True, cwd=REPO, timeout=60)
@@ -165,7 +165,7 @@ def test_plan_command_takes_split_mode_main_gpu_and_worker_names(models: dict[st
     p = json.loads(out.stdout)
     assert [d["name"] for d in p["devices"]] == ["RPC0", "Vulkan0", "CPU"]
     assert p["args"][p["args"].index("--rpc") + 1] == W1 and "-sm" in p["args"]
-    bad = subprocess.run([sys.executable, "-m", "workflow.cli", "plan", str(models["llama"]), "--device",
+    bad = subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "plan", str(models["llama"]), "--device",
                           "Vulkan0=2048", "--split-mode", "row"], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert bad.returncode == 6 and "split buffers" in bad.stderr
 

@@ -23,7 +23,7 @@ from typing import Iterator
 
 import pytest
 
-from llamacpp.log_analysis import analyze_log
+from onboard.llamacpp.log_analysis import analyze_log
 from tests import reliability
 from tests.conftest import REPO, require_binary
 from tests.planner_cases import READY, model_path, within
@@ -165,7 +165,7 @@ def _rig_file(work: Path, workers: list[tuple[str, str, float]] | None) -> Path:
 
 def _plan(model: Path, flags: list[str], rig: Path) -> dict:
     """`onboard plan --json` for the same flags llama-server gets."""
-    argv = [sys.executable, "-m", "workflow.cli", "plan", str(model), "--rig", str(rig), "--json"]
+    argv = [sys.executable, "-m", "onboard.workflow.cli", "plan", str(model), "--rig", str(rig), "--json"]
     it = iter(flags)
     for flag in it:
         argv += [FLAGS[flag], next(it)]

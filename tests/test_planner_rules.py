@@ -8,14 +8,14 @@ from pathlib import Path
 import pytest
 
 from tests.gguf_factory import qwen3moe_235b_spec, write_header_only, write_tiny_model
-from llamacpp.errors import BadInput
-from llamacpp.gguf_header import read_header
-from llamacpp.planner import PlanRequest, make_plan
-from llamacpp.planner.kv_cache import ContextShape, row_size
-from llamacpp.planner.model_facts import model_facts
-from llamacpp.planner.ot_rules import EXPERTS, layer_prefix
-from llamacpp.planner.placement import GpuDevice, layer_devices, place_tensors
-from llamacpp.rig import Device, Host, Rig
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.gguf_header import read_header
+from onboard.llamacpp.planner import PlanRequest, make_plan
+from onboard.llamacpp.planner.kv_cache import ContextShape, row_size
+from onboard.llamacpp.planner.model_facts import model_facts
+from onboard.llamacpp.planner.ot_rules import EXPERTS, layer_prefix
+from onboard.llamacpp.planner.placement import GpuDevice, layer_devices, place_tensors
+from onboard.llamacpp.rig import Device, Host, Rig
 
 MIB = 1024 * 1024
 
@@ -240,7 +240,7 @@ def test_quantized_v_needs_flash_attention(models: dict[str, Path]) -> None:
 
 
 def test_row_sizes_from_ggml_blocks() -> None:
-    from llamacpp.planner.kv_cache import CACHE_TYPES
+    from onboard.llamacpp.planner.kv_cache import CACHE_TYPES
 
     assert row_size(CACHE_TYPES["q4_0"], 128) == 4 * 18
     assert row_size(CACHE_TYPES["q5_1"], 64) == 2 * 24

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.gguf_factory import model_spec, write_header_only, write_tiny_model
-from llamacpp.gguf_header import read_header
-from llamacpp.planner import PlanRequest, make_plan
-from llamacpp.rig import Device, Host, Rig
+from onboard.llamacpp.gguf_header import read_header
+from onboard.llamacpp.planner import PlanRequest, make_plan
+from onboard.llamacpp.rig import Device, Host, Rig
 
 REPO = Path(__file__).resolve().parent.parent
 CONTRACT_KEYS = {"strategy", "args", "layers_offloaded", "devices", "est_tokens_per_s", "fits", "warnings"}
@@ -100,7 +100,7 @@ def test_faster_gpu_takes_more_layers(shapes: dict[str, Path]) -> None:
 
 # ---- the command --------------------------------------------------------------------------------------
 def onboard(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "workflow.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-m", "onboard.workflow.cli", *args], cwd=REPO, capture_output=True, text=True, timeout=120)
 
 
 def test_plan_json_contract(tmp_path: Path) -> None:
@@ -173,7 +173,7 @@ def test_plan_missing_or_garbage_file_exit_6(tmp_path: Path) -> None:
 
 # ---- docs generated from code --------------------------------------------------------------------------
 def test_strategy_guide_is_current() -> None:
-    from llamacpp.planner.strategy_guide import render_strategy_guide
+    from onboard.llamacpp.planner.strategy_guide import render_strategy_guide
 
     text = (REPO / "docs" / "gpu-strategy-guide.md").read_text()
     # the guide is generated; the docs phase appends the repository's model reference table after it
@@ -184,7 +184,7 @@ def test_strategy_guide_is_current() -> None:
 
 @pytest.mark.parametrize("stem", ["accuracy", "accuracy-cuda-h100"])
 def test_accuracy_doc_is_rendering_of_committed_json(stem: str) -> None:
-    from llamacpp.planner.accuracy_report import render_accuracy, render_accuracy_page
+    from onboard.llamacpp.planner.accuracy_report import render_accuracy, render_accuracy_page
 
     data = json.loads((REPO / "docs" / "data" / f"{stem}.json").read_text())
     text = (REPO / "docs" / f"{stem}.md").read_text()

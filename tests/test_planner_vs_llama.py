@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.gguf_header import read_header
-from llamacpp.planner import make_plan
+from onboard.llamacpp.gguf_header import read_header
+from onboard.llamacpp.planner import make_plan
 from tests.planner_cases import CASES, Case, compare, lavapipe_rig, model_path, request_for, run_case
 
 pytestmark = pytest.mark.real_server
@@ -51,7 +51,7 @@ def test_buffers_match_real_llama_server(llama_server_bin: Path, model_dir: Path
 def test_generated_rules_are_accepted_and_predicted(llama_server_bin: Path, model_dir: Path) -> None:
     """A compact anchored rule from ot_rules (as strategy C writes it) runs in real llama-server
     and allocates what the plan said."""
-    from llamacpp.planner.ot_rules import EXPERTS, layer_prefix
+    from onboard.llamacpp.planner.ot_rules import EXPERTS, layer_prefix
 
     path = model_path("qwen3moe", model_dir)
     rule = layer_prefix([0, 2, 3]) + EXPERTS + "=CPU"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from phases import profile_lessons
-from phases import profile_references as refs
-from phases.contract import PhaseContext
-from phases.profile import make_plan, show_references
+from onboard.phases import profile_lessons
+from onboard.phases import profile_references as refs
+from onboard.phases.contract import PhaseContext
+from onboard.phases.profile import make_plan, show_references
 from tests.gguf_factory import write_tiny_model
 
 MIB = 1024 * 1024
@@ -167,7 +167,7 @@ def _repo(tmp_path: Path, arch: str, *, conf: str | None = CONF, lessons: str | 
 
 def _facts(ctx: PhaseContext) -> refs.PlanFacts:
     plan, _rig, header = make_plan(ctx)
-    from phases import sources
+    from onboard.phases import sources
 
     return refs.plan_facts(plan, header, sources.model_path(ctx))
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.progress import MIB, Progress, duration, quiet_requested
-from llamacpp.server_progress import StartProgress, loading_stage
+from onboard.llamacpp.progress import MIB, Progress, duration, quiet_requested
+from onboard.llamacpp.server_progress import StartProgress, loading_stage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "llama-server-logs"
 

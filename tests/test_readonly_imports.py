@@ -1,6 +1,6 @@
 """Commands that only read the store never import gguf, huggingface_hub, nvidia-ml-py, the planner,
 the engine or the ORM mapping: they must stay about as fast as loading click and SQLAlchemy. Of the
-domain package they load only ``llamacpp.errors``, the one module of error types, which is light."""
+domain package they load only ``onboard.llamacpp.errors``, the one module of error types, which is light."""
 from __future__ import annotations
 
 import json
@@ -9,21 +9,21 @@ import sys
 
 import pytest
 
-from store.db import open_db, utcnow
-from store.schema import Candidate
+from onboard.store.db import open_db, utcnow
+from onboard.store.schema import Candidate
 
-HEAVY = ("gguf", "huggingface_hub", "pynvml", "llamacpp.planner", "transitions", "workflow.engine",
-         "store.schema", "psutil", "numpy")
+HEAVY = ("gguf", "huggingface_hub", "pynvml", "onboard.llamacpp.planner", "transitions", "onboard.workflow.engine",
+         "onboard.store.schema", "psutil", "numpy")
 
 PROBE = """
 import json, sys
-from workflow.cli import cli
+from onboard.workflow.cli import cli
 try:
     cli(sys.argv[1:], prog_name="onboard")
 except SystemExit:
     pass
 heavy = {{m for m in {heavy!r} if m in sys.modules}}
-heavy |= {{m for m in sys.modules if m.startswith("llamacpp.") and m != "llamacpp.errors"}}
+heavy |= {{m for m in sys.modules if m.startswith("onboard.llamacpp.") and m != "onboard.llamacpp.errors"}}
 print(json.dumps(sorted(heavy)), file=sys.stderr)
 """
 

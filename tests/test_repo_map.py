@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.errors import BadInput
-from phases import doc_fields
-from phases.repo_map import build_map, map_problems
-from store.models_conf import ModelsConf
+from onboard.llamacpp.errors import BadInput
+from onboard.phases import doc_fields
+from onboard.phases.repo_map import build_map, map_problems
+from onboard.store.models_conf import ModelsConf
 from tests.owner_repo import make_owner_repo, tracked_bytes
 
 PROFILES = {"gpt-oss-120b", "qwen3-coder-30b", "glm-4.5-air", "qwen3-32b"}

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.errors import BadInput
-from llamacpp.hardware import (detect_gpus, detect_rig, memory_bandwidth_gbs, parse_device_option, pcie_link_gbs,
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.hardware import (detect_gpus, detect_rig, memory_bandwidth_gbs, parse_device_option, pcie_link_gbs,
                                resolve_rig)
-from llamacpp.rig_file import load_rig, parse_rig
+from onboard.llamacpp.rig_file import load_rig, parse_rig
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCE = REPO / "rigs" / "reference-4090-5070ti.toml"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.errors import ExternalFailure
-from llamacpp.rig_file import load_rig
-from llamacpp.rpc_workers import (device_label, device_of_buffer, measured_mib, probe, probe_all,
+from onboard.llamacpp.errors import ExternalFailure
+from onboard.llamacpp.rig_file import load_rig
+from onboard.llamacpp.rpc_workers import (device_label, device_of_buffer, measured_mib, probe, probe_all,
                                   require_reachable, rpc_endpoints, workers_of)
 
 
@@ -87,7 +87,7 @@ def test_measured_buffers_go_to_the_plan_device_by_its_buffer_name() -> None:
 
 
 def test_a_profile_is_checked_against_the_repository_s_rig(tmp_path, listening, monkeypatch) -> None:
-    from llamacpp.rpc_workers import check_profile_workers, check_workers
+    from onboard.llamacpp.rpc_workers import check_profile_workers, check_workers
 
     monkeypatch.delenv("ONBOARD_RIG", raising=False)
     down = f"127.0.0.1:{closed_port()}"

@@ -22,7 +22,7 @@ from typing import Iterator
 
 import pytest
 
-from llamacpp.log_analysis import analyze_log
+from onboard.llamacpp.log_analysis import analyze_log
 from tests import reliability
 from tests.conftest import require_binary
 from tests.gguf_factory import real_gemma_gguf

@@ -12,8 +12,8 @@ import gguf
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from llamacpp.gguf_header import read_header
-from llamacpp.samplers import GGUF_KEYS, KEYS, VALID_RANGE, extract_samplers, to_llama_args
+from onboard.llamacpp.gguf_header import read_header
+from onboard.llamacpp.samplers import GGUF_KEYS, KEYS, VALID_RANGE, extract_samplers, to_llama_args
 from tests.samplers_gguf import write_sampling_gguf
 
 CARDS = Path(__file__).parent / "fixtures" / "cards"

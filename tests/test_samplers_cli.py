@@ -1,4 +1,4 @@
-"""`onboard samplers` as a person runs it: a real process (`python -m workflow.cli`), real files."""
+"""`onboard samplers` as a person runs it: a real process (`python -m onboard.workflow.cli`), real files."""
 from __future__ import annotations
 
 import json
@@ -14,7 +14,7 @@ GENCONF = REPO / "tests" / "fixtures" / "generation_configs"
 
 
 def onboard(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "workflow.cli", "samplers", *map(str, args)],
+    return subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "samplers", *map(str, args)],
                           cwd=REPO, capture_output=True, text=True, timeout=120)
 
 

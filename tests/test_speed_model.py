@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from llamacpp.gguf_header import read_header
-from llamacpp.planner import PlanRequest, make_plan, speed
-from llamacpp.planner.speed import DeviceLoad, token_seconds
-from llamacpp.planner.speed_report import accuracy, load_measurements, predict_row, render_speed_section, row_loads
-from llamacpp.rig import Device, Host, Rig
+from onboard.llamacpp.gguf_header import read_header
+from onboard.llamacpp.planner import PlanRequest, make_plan, speed
+from onboard.llamacpp.planner.speed import DeviceLoad, token_seconds
+from onboard.llamacpp.planner.speed_report import accuracy, load_measurements, predict_row, render_speed_section, row_loads
+from onboard.llamacpp.rig import Device, Host, Rig
 from tests.gguf_factory import model_spec, write_header_only
 
 REPO = Path(__file__).resolve().parent.parent
@@ -153,7 +153,7 @@ def test_larger_micro_batches_speed_up_the_prompt_of_host_weights(dense32b: Path
 
 
 def test_speed_section_is_current() -> None:
-    from llamacpp.planner.accuracy_report import render_accuracy_page
+    from onboard.llamacpp.planner.accuracy_report import render_accuracy_page
 
     committed = json.loads((REPO / "docs" / "data" / "speed_accuracy.json").read_text())
     assert committed == json.loads(json.dumps(accuracy(DATA)))  # the JSON is today's model on today's data
@@ -220,7 +220,7 @@ def test_longer_context_moves_the_choice_by_speed(dense32b: Path) -> None:
 
 
 def test_plan_text_shows_the_alternatives(dense32b: Path) -> None:
-    out = subprocess.run([sys.executable, "-m", "workflow.cli", "plan", str(dense32b), "--device", "CUDA0=23000",
+    out = subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "plan", str(dense32b), "--device", "CUDA0=23000",
                           "--ctx", "32768"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
@@ -231,9 +231,9 @@ def test_plan_text_shows_the_alternatives(dense32b: Path) -> None:
 
 # ---- the rig's own calibration ---------------------------------------------------------------------------
 def test_speed_calibration_uses_this_rigs_measurements(tmp_path: Path, dense32b: Path) -> None:
-    from phases.profile import calibrate_speed, speed_calibration
-    from store.db import open_db
-    from store.schema import Candidate
+    from onboard.phases.profile import calibrate_speed, speed_calibration
+    from onboard.store.db import open_db
+    from onboard.store.schema import Candidate
 
     sessions = open_db(tmp_path / "s.db")
     with sessions() as s:

@@ -38,8 +38,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, \
     run_state_machine_as_test
 
-from store.crashpoints import POINTS
-from store.models_conf import ModelsConf
+from onboard.store.crashpoints import POINTS
+from onboard.store.models_conf import ModelsConf
 from tests import reliability
 from tests.hub_server import LocalHub
 from tests.stateful_model import CLIENT_SETTINGS, DOCUMENTED_EXITS, NOTES, PHASES, WRITES_PROFILE, Candidate, \

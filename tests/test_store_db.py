@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import inspect
 from sqlalchemy.orm.exc import StaleDataError
 
-from store import lease, migrations, tables
-from store.db import sqlite_engine, open_db
-from store.schema import Base, Candidate
+from onboard.store import lease, migrations, tables
+from onboard.store.db import sqlite_engine, open_db
+from onboard.store.schema import Base, Candidate
 
 
 def test_database_is_sqlite_in_wal_mode_with_every_migration_recorded(tmp_path):

@@ -2,7 +2,7 @@
 with their own hand-written profile, a rig.toml, a candidate card, and the candidate's GGUF files
 served by a local hub (tests/hub_server.py: the real huggingface_hub client against 127.0.0.1).
 
-``onboard`` runs as a real separate process (``python -m workflow.cli``), so the crash-safety tests
+``onboard`` runs as a real separate process (``python -m onboard.workflow.cli``), so the crash-safety tests
 can SIGKILL it at named points and the concurrency tests can run two at once.
 """
 from __future__ import annotations
@@ -66,14 +66,14 @@ class WorkflowRepo:
 
     def onboard(self, *args: str, env: dict[str, str] | None = None, timeout: float = 300,
                 check: bool = False) -> subprocess.CompletedProcess:
-        proc = subprocess.run([sys.executable, "-m", "workflow.cli", "--root", str(self.root), *args],
+        proc = subprocess.run([sys.executable, "-m", "onboard.workflow.cli", "--root", str(self.root), *args],
                               capture_output=True, text=True, env={**self.env, **(env or {})}, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"onboard {' '.join(args)} -> {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
         return proc
 
     def start_onboard(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "workflow.cli", "--root", str(self.root), *args],
+        return subprocess.Popen([sys.executable, "-m", "onboard.workflow.cli", "--root", str(self.root), *args],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env={**self.env, **(env or {})})
 

@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from store.db import utcnow
-from store.schema import Candidate, Event, Step
-from workflow.candidate_facts import ADOPT_KEY, AdoptFacts
+from onboard.store.db import utcnow
+from onboard.store.schema import Candidate, Event, Step
+from onboard.workflow.candidate_facts import ADOPT_KEY, AdoptFacts
 
 ADOPTED_STATE = "onboarded"
 
@@ -41,7 +41,7 @@ class Adopted:
 def candidate_name(root: Path, section_id: str) -> str:
     """The candidate name for a profile: the card whose name slugs to the profile id (people save
     ``README_Qwen3-32B.md`` for ``[qwen3-32b]``), else the profile id itself."""
-    from phases.repo_layout import card_for_profile
+    from onboard.phases.repo_layout import card_for_profile
 
     found = card_for_profile(root, section_id)
     return found[0] if found else section_id
@@ -50,7 +50,7 @@ def candidate_name(root: Path, section_id: str) -> str:
 def profile_facts(root: Path) -> dict[str, dict[str, Any]]:
     """Per tested production profile id, what its section and comments say (measured speed, memory per
     GPU, strategy, dense or MoE), read by the one reader of the person's tested profiles."""
-    from phases.profile_references import tested_profiles
+    from onboard.phases.profile_references import tested_profiles
 
     facts: dict[str, dict[str, Any]] = {}
     for ref in tested_profiles(root):
@@ -62,7 +62,7 @@ def profile_facts(root: Path) -> dict[str, dict[str, Any]]:
 
 def adopt_profiles(root: Path, sessions: sessionmaker[Session], argv: list[str]) -> Adopted:
     """Register every production profile of ``root``'s models.conf that is not a candidate yet."""
-    from store.models_conf import ModelsConf
+    from onboard.store.models_conf import ModelsConf
 
     conf = ModelsConf.load(root / "models.conf")
     facts = profile_facts(root)

@@ -29,9 +29,9 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from llamacpp.errors import BadInput
-from store.atomic import remove_file, write_atomic
-from store.marker_blocks import find_block, has_begin, markers, render_block
+from onboard.llamacpp.errors import BadInput
+from onboard.store.atomic import remove_file, write_atomic
+from onboard.store.marker_blocks import find_block, has_begin, markers, render_block
 
 SKILL = ".claude/skills/add-model/SKILL.md"
 AGENTS_DIR = ".claude/agents"
@@ -141,7 +141,7 @@ ROLES: tuple[Role, ...] = (
 # -- the skill, fitted to the repository's agents ----------------------------------------------------
 def skill_template() -> str:
     """Our skill as shipped (the checkout's own .claude/skills/add-model/SKILL.md)."""
-    source = resources.files("workflow").joinpath("template", "dot-claude", "skills", "add-model", "SKILL.md")
+    source = resources.files("onboard.workflow").joinpath("template", "dot-claude", "skills", "add-model", "SKILL.md")
     return source.read_text(encoding="utf-8")
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from phases import BY_NAME
-from phases.facts import Facts
+from onboard.phases import BY_NAME
+from onboard.phases.facts import Facts
 
 WORKFLOW_KEY = "workflow"
 ADOPT_KEY = "adopt"

@@ -8,7 +8,7 @@ import importlib
 
 import click
 
-from workflow.exit_codes import Exit
+from onboard.workflow.exit_codes import Exit
 
 # command name -> module under workflow.commands (one module per command, pipx style)
 COMMANDS: dict[str, str] = {  # in the order a person meets them: the workflow first, then the tools
@@ -44,7 +44,7 @@ class LazyGroup(click.Group):
         """A mistyped command gets the commands it is close to (``onboard stauts`` -> status)."""
         name = args[0] if args else ""
         if name and not name.startswith("-") and self.get_command(ctx, name) is None:
-            from store.suggest import did_you_mean
+            from onboard.store.suggest import did_you_mean
 
             hint = did_you_mean(name, COMMANDS, cutoff=0.5, show=repr, joiner=" or ")
             if hint:
@@ -55,7 +55,7 @@ class LazyGroup(click.Group):
         module_name = COMMANDS.get(cmd_name)
         if module_name is None:
             return None
-        return importlib.import_module(f"workflow.commands.{module_name}").command
+        return importlib.import_module(f"onboard.workflow.commands.{module_name}").command
 
 
 @click.group(cls=LazyGroup)

@@ -15,18 +15,18 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from phases import BY_NAME, PHASES
-from phases.repo_layout import card_relpath
-from phases.contract import Phase, PhaseContext, candidate_work_dir, profile_id
-from store import queries
-from store.db import utcnow
-from store.schema import Candidate, Step
-from workflow import machine
-from workflow.candidate_facts import ADOPT_KEY, WORKFLOW_KEY, AdoptFacts, WorkflowFacts
-from workflow.engine_steps import StepRunner
-from workflow.errors import WorkflowError
-from workflow.exit_codes import Exit
-from workflow.results import CheckResult, GuardOutcome, StepResult
+from onboard.phases import BY_NAME, PHASES
+from onboard.phases.repo_layout import card_relpath
+from onboard.phases.contract import Phase, PhaseContext, candidate_work_dir, profile_id
+from onboard.store import queries
+from onboard.store.db import utcnow
+from onboard.store.schema import Candidate, Step
+from onboard.workflow import machine
+from onboard.workflow.candidate_facts import ADOPT_KEY, WORKFLOW_KEY, AdoptFacts, WorkflowFacts
+from onboard.workflow.engine_steps import StepRunner
+from onboard.workflow.errors import WorkflowError
+from onboard.workflow.exit_codes import Exit
+from onboard.workflow.results import CheckResult, GuardOutcome, StepResult
 
 
 class Engine(StepRunner):
@@ -89,7 +89,7 @@ class Engine(StepRunner):
         it does not own: one that models.conf has already (a person's hand-written profile, in any
         letter case, or its bench profile), or one another candidate uses (names that differ only in
         case or a trailing ``-`` slug to the same id)."""
-        from store.models_conf import ModelsConf
+        from onboard.store.models_conf import ModelsConf
 
         for other in session.scalars(select(Candidate).where(Candidate.name != name, Candidate.state != "abandoned")):
             if _profile_of(other).casefold() == pid.casefold():
@@ -236,7 +236,7 @@ def start_options(repo: str | None, profile: str | None) -> dict[str, Any]:
 
 
 def _check_name(name: str) -> None:
-    from llamacpp.candidate_card import check_name  # the one rule for names (BadInput: exit 6)
+    from onboard.llamacpp.candidate_card import check_name  # the one rule for names (BadInput: exit 6)
 
     check_name(name)
 

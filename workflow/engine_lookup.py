@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from store.schema import Candidate
-from store.suggest import did_you_mean
-from workflow.errors import WorkflowError
-from workflow.exit_codes import Exit
+from onboard.store.schema import Candidate
+from onboard.store.suggest import did_you_mean
+from onboard.workflow.errors import WorkflowError
+from onboard.workflow.exit_codes import Exit
 
 
 def load_candidate(session: Session, name: str) -> Candidate:

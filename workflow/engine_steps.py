@@ -21,19 +21,19 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.exc import StaleDataError
 
-from phases import BY_NAME
-from phases.contract import GuardResult, Phase, PhaseContext, candidate_work_dir
-from store import crashpoints, lease
-from store.atomic import remove_orphan_temps, remove_orphan_temps_in
-from store.db import open_db, utcnow
-from store.journal import Journal
-from store.schema import Candidate, Event, GuardResult as GuardRow, Step
-from workflow import machine
-from workflow.candidate_facts import WORKFLOW_KEY, WorkflowFacts
-from workflow.engine_lookup import load_candidate
-from workflow.errors import WorkflowError
-from workflow.exit_codes import Exit
-from workflow.results import GuardOutcome
+from onboard.phases import BY_NAME
+from onboard.phases.contract import GuardResult, Phase, PhaseContext, candidate_work_dir
+from onboard.store import crashpoints, lease
+from onboard.store.atomic import remove_orphan_temps, remove_orphan_temps_in
+from onboard.store.db import open_db, utcnow
+from onboard.store.journal import Journal
+from onboard.store.schema import Candidate, Event, GuardResult as GuardRow, Step
+from onboard.workflow import machine
+from onboard.workflow.candidate_facts import WORKFLOW_KEY, WorkflowFacts
+from onboard.workflow.engine_lookup import load_candidate
+from onboard.workflow.errors import WorkflowError
+from onboard.workflow.exit_codes import Exit
+from onboard.workflow.results import GuardOutcome
 
 
 class StepRunner:

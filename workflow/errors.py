@@ -3,7 +3,7 @@
 state, busy, conflict...)."""
 from __future__ import annotations
 
-from llamacpp.errors import Exit, OnboardError
+from onboard.llamacpp.errors import Exit, OnboardError
 
 
 class WorkflowError(OnboardError):

@@ -5,6 +5,6 @@ errors carry their code; this module keeps the names where the workflow's module
 """
 from __future__ import annotations
 
-from llamacpp.errors import MEANING, Exit
+from onboard.llamacpp.errors import MEANING, Exit
 
 __all__ = ["Exit", "MEANING"]

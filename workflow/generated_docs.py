@@ -3,14 +3,14 @@ phase keeps current in any repository) plus the blocks about onboard itself, ren
 workflow's code and required in onboard's own checkout: the state machine diagram, the phase table,
 the exit codes and the JSON output's schemas. ``onboard docs check|fix`` and the test that the docs are current use this module.
 
-Run ``python -m workflow.generated_docs [--complete] [--fix]`` to check (and rewrite) this checkout.
+Run ``python -m onboard.workflow.generated_docs [--complete] [--fix]`` to check (and rewrite) this checkout.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
-from phases import docs_blocks
-from phases.docs_blocks import Block
+from onboard.phases import docs_blocks
+from onboard.phases.docs_blocks import Block
 
 
 def _is_onboard_checkout(root: Path) -> bool:
@@ -18,13 +18,13 @@ def _is_onboard_checkout(root: Path) -> bool:
 
 
 def _workflow_mermaid(_root: Path) -> str:
-    from workflow.machine import mermaid
+    from onboard.workflow.machine import mermaid
 
     return "```mermaid\n" + mermaid().strip() + "\n```"
 
 
 def _phase_table(_root: Path) -> str:
-    from phases import PHASES
+    from onboard.phases import PHASES
 
     rows = ["| # | phase | handler does | guards to leave it | `advance` options |", "|---|---|---|---|---|"]
     for i, p in enumerate(PHASES, start=1):
@@ -37,13 +37,13 @@ def _phase_table(_root: Path) -> str:
 
 
 def _json_output(_root: Path) -> str:
-    from workflow.json_docs import render
+    from onboard.workflow.json_docs import render
 
     return render().rstrip("\n")
 
 
 def _exit_codes(_root: Path) -> str:
-    from workflow.exit_codes import MEANING
+    from onboard.workflow.exit_codes import MEANING
 
     return "\n".join(["| code | name | meaning |", "|---|---|---|"]
                      + [f"| {int(c)} | `{c.name}` | {m} |" for c, m in MEANING.items()])
@@ -75,7 +75,7 @@ def complete(root: Path) -> dict[str, str]:
 if __name__ == "__main__":
     import sys
 
-    from store.atomic import inside_root, write_atomic
+    from onboard.store.atomic import inside_root, write_atomic
 
     repo = Path(__file__).resolve().parent.parent
     if "--complete" in sys.argv:  # what the docs phase writes: blocks re-rendered, missing ones appended

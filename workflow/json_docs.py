@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from workflow.json_schemas import schemas
+from onboard.workflow.json_schemas import schemas
 
 
 def _type(schema: dict[str, Any]) -> str:

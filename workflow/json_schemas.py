@@ -12,9 +12,9 @@ import dataclasses
 import re
 from typing import Any
 
-from phases import BY_NAME, FINAL_STATES
-from workflow.candidate_facts import record_type
-from workflow.machine import TRIGGERS
+from onboard.phases import BY_NAME, FINAL_STATES
+from onboard.workflow.candidate_facts import record_type
+from onboard.workflow.machine import TRIGGERS
 
 DIALECT = "https://json-schema.org/draft/2020-12/schema"
 STATES = [*BY_NAME, *FINAL_STATES]

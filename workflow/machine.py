@@ -24,8 +24,8 @@ from typing import Any
 from transitions import EventData, Machine
 from transitions.core import MachineError
 
-from phases import FINAL_STATES, PHASES
-from phases.contract import Phase
+from onboard.phases import FINAL_STATES, PHASES
+from onboard.phases.contract import Phase
 
 CAME_BY_SKIP = "came_by_skip"
 TRIGGERS = ("advance", "skip_bench", "rollback", "abandon")

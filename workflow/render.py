@@ -76,7 +76,7 @@ def status(data: Mapping[str, Any], phases_total: int) -> str:
 
 def _bars(data: Mapping[str, Any]) -> list[str]:
     """Memory bars per device: the plan's prediction, and beside it what the test phase measured."""
-    from workflow.memory_bars import device_rows
+    from onboard.workflow.memory_bars import device_rows
 
     plan = (data["facts"].get("profile") or {}).get("plan") or {}
     measured: dict[str, dict[str, float | None]] = {}

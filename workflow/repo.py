@@ -4,8 +4,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from workflow.errors import WorkflowError
-from workflow.exit_codes import Exit
+from onboard.workflow.errors import WorkflowError
+from onboard.workflow.exit_codes import Exit
 
 
 def find_root(start: Path | None = None) -> Path | None:

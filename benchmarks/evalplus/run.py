@@ -24,12 +24,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--list", action="store_true", help="list the bench profiles found and stop")
     args = parser.parse_args(argv)
 
-    from llamacpp.errors import BadInput, ExternalFailure
-    from llamacpp.server_command import find_llama_server
-    from phases import bench_pipeline as bp
-    from store.atomic import inside_root, write_atomic
-    from store.repo_lock import writing
-    from workflow import generated_docs
+    from onboard.llamacpp.errors import BadInput, ExternalFailure
+    from onboard.llamacpp.server_command import find_llama_server
+    from onboard.phases import bench_pipeline as bp
+    from onboard.store.atomic import inside_root, write_atomic
+    from onboard.store.repo_lock import writing
+    from onboard.workflow import generated_docs
 
     root = Path(args.root).resolve()
     try:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from gguf import GGML_QUANT_SIZES, GGMLQuantizationType
 
-from llamacpp.errors import BadInput
+from onboard.llamacpp.errors import BadInput
 
 from .model_facts import ModelFacts
 from .placement import CPU

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from llamacpp.errors import BadInput
-from llamacpp.gguf_model import GGUFHeader, SkippedArray
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.gguf_model import GGUFHeader, SkippedArray
 
 # src/models/<arch>.cpp: load_swa_pattern(ml, n_pattern, dense_first) per architecture (build 11434).
 # GGUF architecture name -> (default pattern, dense_first). A GGUF `attention.sliding_window_pattern`

@@ -12,7 +12,7 @@ memory figure is what it reports as free.
 """
 from __future__ import annotations
 
-from llamacpp.rig import Device
+from onboard.llamacpp.rig import Device
 
 # MiB per device, by backend; None = unknown (the plan says so with a null figure)
 BACKEND_OVERHEAD_MIB: dict[str, float] = {

@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Sequence
 
-from llamacpp.errors import BadInput
-from llamacpp.gguf_model import TensorInfo
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.gguf_model import TensorInfo
 
 from .model_facts import ModelFacts
 from .tensors import classify

@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from dataclasses import replace as dataclass_replace
 from typing import Any, Sequence
 
-from llamacpp.errors import BadInput
-from llamacpp.gguf_model import GGUFHeader
-from llamacpp.rig import Device, Rig
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.gguf_model import GGUFHeader
+from onboard.llamacpp.rig import Device, Rig
 
 from . import compute as compute_mod
 from .kv_cache import CACHE_TYPES, ContextShape, block_size, cache_type, estimate_kv, is_quantized

@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Iterable, Mapping
 
-from llamacpp.gguf_model import TensorInfo
+from onboard.llamacpp.gguf_model import TensorInfo
 
 from .model_facts import ModelFacts
 from .placement import CPU, Placement

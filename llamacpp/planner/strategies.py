@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Sequence
 
-from llamacpp.gguf_model import GGUFHeader
-from llamacpp.rig import Rig
+from onboard.llamacpp.gguf_model import GGUFHeader
+from onboard.llamacpp.rig import Rig
 
 from .model_facts import ModelFacts
 from .ot_rules import DENSE_FFN, EXPERTS, layer_prefix

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Iterable, Iterator
 
-from llamacpp.errors import BadInput
+from onboard.llamacpp.errors import BadInput
 
 from .report import LogReport
 from .scanner import LogReader
@@ -128,7 +128,7 @@ def analyze_file(path: str | Path) -> LogReport:
     if str(path) == "-":
         report = _analyze_blocks(_binary_blocks(sys.stdin.buffer, source))
     else:
-        from llamacpp.input_files import check_regular
+        from onboard.llamacpp.input_files import check_regular
 
         check_regular(path, "llama-server log")  # a FIFO would block, a device never end
         try:

@@ -12,9 +12,9 @@ from typing import Any
 
 import click
 
-from llamacpp.errors import Exit, OnboardError
-from workflow.errors import WorkflowError
-from workflow.repo import resolve_db, resolve_root
+from onboard.llamacpp.errors import Exit, OnboardError
+from onboard.workflow.errors import WorkflowError
+from onboard.workflow.repo import resolve_db, resolve_root
 
 
 def repo_paths(ctx: click.Context) -> tuple[Path, Path]:
@@ -25,7 +25,7 @@ def repo_paths(ctx: click.Context) -> tuple[Path, Path]:
 
 
 def workflow_engine(ctx: click.Context):  # -> workflow.engine.Engine (imported lazily: read-only commands skip it)
-    from workflow.engine import Engine
+    from onboard.workflow.engine import Engine
 
     root, db = repo_paths(ctx)
     return Engine(root, db, sys.argv[1:])

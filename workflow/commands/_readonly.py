@@ -11,16 +11,16 @@ from contextlib import contextmanager
 import click
 from sqlalchemy import Connection
 
-from store import queries
-from workflow.commands._common import repo_paths
-from workflow.errors import WorkflowError
-from workflow.exit_codes import Exit
+from onboard.store import queries
+from onboard.workflow.commands._common import repo_paths
+from onboard.workflow.errors import WorkflowError
+from onboard.workflow.exit_codes import Exit
 
 
 @contextmanager
 def read_connection(ctx: click.Context) -> Iterator[Connection | None]:
     _root, db = repo_paths(ctx)
-    from store.db import open_for_reading
+    from onboard.store.db import open_for_reading
 
     engine = open_for_reading(db)  # checked; brought up to date where it may be written
     if engine is None:
@@ -28,7 +28,7 @@ def read_connection(ctx: click.Context) -> Iterator[Connection | None]:
         return
     from sqlalchemy.exc import DatabaseError
 
-    from store.db import DatabaseProblem
+    from onboard.store.db import DatabaseProblem
 
     try:
         with engine.connect() as conn:
@@ -67,7 +67,7 @@ def complete_cards(ctx: click.Context, _param: click.Parameter, incomplete: str)
         root, _db = repo_paths(ctx)
     except Exception:  # noqa: BLE001
         return []
-    from phases.repo_layout import card_files
+    from onboard.phases.repo_layout import card_files
 
     names = [name for name, _path in card_files(root)]
     return sorted(n for n in names if n.startswith(incomplete))

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from workflow import render
-from workflow.commands._common import workflow_engine, print_json
+from onboard.workflow import render
+from onboard.workflow.commands._common import workflow_engine, print_json
 
 JSON_OPTION = click.option("--json", "as_json", is_flag=True,
                            help="print the result as JSON (the phases' own lines go to stderr)")

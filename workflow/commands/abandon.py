@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import click
 
-from workflow.commands._readonly import complete_candidates
-from workflow.commands._common import handle_errors
-from workflow.commands._results import JSON_OPTION, run_step
+from onboard.workflow.commands._readonly import complete_candidates
+from onboard.workflow.commands._common import handle_errors
+from onboard.workflow.commands._results import JSON_OPTION, run_step
 
 
 @click.command("abandon")

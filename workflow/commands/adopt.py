@@ -13,7 +13,7 @@ import sys
 
 import click
 
-from workflow.commands._common import handle_errors, print_json, repo_paths
+from onboard.workflow.commands._common import handle_errors, print_json, repo_paths
 
 
 @click.command("adopt")
@@ -34,13 +34,13 @@ def command(ctx: click.Context, as_json: bool, assistant: bool, remove_assistant
       onboard adopt --json          # the same, as JSON
       onboard adopt --assistant     # and install the /add-model skill for Claude Code
     """
-    from phases.repo_map import build_map
-    from store.atomic import write_atomic
-    from store.db import open_db
-    from workflow.adoption import adopt_profiles
+    from onboard.phases.repo_map import build_map
+    from onboard.store.atomic import write_atomic
+    from onboard.store.db import open_db
+    from onboard.workflow.adoption import adopt_profiles
 
     root, db = repo_paths(ctx)
-    from phases.owner_pipeline import pipeline_places
+    from onboard.phases.owner_pipeline import pipeline_places
 
     repo_map = build_map(root)  # reads and checks the docs first: a file it cannot read stops here
     pipeline, pipeline_problems = pipeline_places(root)
@@ -52,7 +52,7 @@ def command(ctx: click.Context, as_json: bool, assistant: bool, remove_assistant
     installed: list[str] = []
     notes: list[str] = []
     if assistant or remove_assistant:
-        from workflow import assistant_files
+        from onboard.workflow import assistant_files
 
         installed = (assistant_files.remove if remove_assistant else assistant_files.install)(root, notes)
     if as_json:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import click
 
-from phases import PHASES
-from workflow.commands._readonly import complete_candidates
-from workflow.commands._common import handle_errors
-from workflow.commands._results import JSON_OPTION, run_step
+from onboard.phases import PHASES
+from onboard.workflow.commands._readonly import complete_candidates
+from onboard.workflow.commands._common import handle_errors
+from onboard.workflow.commands._results import JSON_OPTION, run_step
 
 
 def _phase_options(func):

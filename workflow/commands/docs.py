@@ -16,8 +16,8 @@ from pathlib import Path
 
 import click
 
-from workflow.commands._common import handle_errors, print_json, repo_paths
-from workflow.exit_codes import Exit
+from onboard.workflow.commands._common import handle_errors, print_json, repo_paths
+from onboard.workflow.exit_codes import Exit
 
 HAND_WRITTEN_NOTE = ("hand-written tables, trees, lists and sections are not rewritten by `docs fix`: the docs "
                      "phase (onboard advance NAME) adds a model's rows, or edit them by hand")
@@ -30,9 +30,9 @@ def command() -> None:
 
 def _problems(root) -> tuple[list[str], bool]:
     """The check's findings and whether the repository has hand-written places."""
-    from phases import docs_check
-    from phases.repo_map import build_map
-    from workflow import generated_docs
+    from onboard.phases import docs_check
+    from onboard.phases.repo_map import build_map
+    from onboard.workflow import generated_docs
 
     rmap = build_map(root)
     return docs_check.check(root, generated_docs.BLOCKS, rmap), docs_check.hand_written(rmap)
@@ -73,7 +73,7 @@ def check(root: Path, as_json: bool) -> int:
 @_subcommand("fix", "Print {changed: [...], problems: [...]} as JSON.")
 def fix(root: Path, as_json: bool) -> int:
     """Re-render the generated blocks (idempotent); prose and hand-written tables are never touched."""
-    from workflow import generated_docs
+    from onboard.workflow import generated_docs
 
     changed = generated_docs.fix(root)
     problems, hand_written = _problems(root)
@@ -87,7 +87,7 @@ def fix(root: Path, as_json: bool) -> int:
 @_subcommand("map", "Print {places: [...], unmapped: [...]} as JSON.")
 def map_(root: Path, as_json: bool) -> int:
     """List the places in the docs that list models, and what onboard leaves alone and why."""
-    from phases.repo_map import build_map
+    from onboard.phases.repo_map import build_map
 
     rmap = build_map(root)
     return _finish(as_json, rmap.to_json(), [rmap.render()], [])

@@ -12,8 +12,8 @@ import sys
 
 import click
 
-from workflow.commands._common import handle_errors, print_json, repo_paths
-from workflow.exit_codes import Exit
+from onboard.workflow.commands._common import handle_errors, print_json, repo_paths
+from onboard.workflow.exit_codes import Exit
 
 
 @click.command("doctor")
@@ -31,14 +31,14 @@ def command(ctx: click.Context, rebuild: bool, restore_backup: bool, as_json: bo
       onboard doctor --rebuild        # keep the damaged file aside, recover what can be read
       onboard doctor --restore-backup # go back to the copy made before the last schema change
     """
-    from store import recovery
+    from onboard.store import recovery
 
     root, db = repo_paths(ctx)
     diag = recovery.diagnose(db)
     report: dict = {"diagnosis": diag.to_json()}
     if rebuild and not diag.healthy:
-        from store.db import open_db
-        from workflow.adoption import adopt_profiles
+        from onboard.store.db import open_db
+        from onboard.workflow.adoption import adopt_profiles
 
         aside, copied = recovery.rebuild(db)
         adopted = adopt_profiles(root, open_db(db), sys.argv[1:]) if (root / "models.conf").is_file() else None

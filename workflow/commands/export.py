@@ -18,7 +18,7 @@ from pathlib import Path
 
 import click
 
-from workflow.commands._common import handle_errors, repo_paths
+from onboard.workflow.commands._common import handle_errors, repo_paths
 
 PRESET = "llama-server-preset"
 SWAP = "llama-swap"
@@ -43,10 +43,10 @@ HELP_TIMEOUT_S = 60
 def command(ctx: click.Context, fmt: str, output: str | None, include_bench: bool, ttl: int,
             server_help: str | None, rig_path: str | None) -> int:
     """Write every production profile of models.conf as a llama-server router preset or a llama-swap config."""
-    from llamacpp import presets
-    from llamacpp.errors import BadInput
-    from llamacpp.server_command import build_server_argv, find_llama_server
-    from store.models_conf import ModelsConf
+    from onboard.llamacpp import presets
+    from onboard.llamacpp.errors import BadInput
+    from onboard.llamacpp.server_command import build_server_argv, find_llama_server
+    from onboard.store.models_conf import ModelsConf
 
     root = repo_paths(ctx)[0].resolve()
     conf_path = root / "models.conf"
@@ -116,7 +116,7 @@ def command(ctx: click.Context, fmt: str, output: str | None, include_bench: boo
     if output is None:
         click.echo(text, nl=False)
     else:
-        from store.atomic import write_atomic
+        from onboard.store.atomic import write_atomic
 
         write_atomic(Path(output), text)
         ids = ", ".join(s.id for s in sections)
@@ -127,7 +127,7 @@ def command(ctx: click.Context, fmt: str, output: str | None, include_bench: boo
 def _refuse_clash(clash: tuple[str, str] | None, conf) -> None:
     """A name two profiles answer to, refused at the EXTRA_ARGS line of the second (both servers would)."""
     if clash is not None:
-        from llamacpp.errors import BadInput
+        from onboard.llamacpp.errors import BadInput
 
         section = conf.section(clash[0])
         raise BadInput(clash[1], path=conf.path, line=section.value_lines.get("EXTRA_ARGS", section.line),
@@ -144,7 +144,7 @@ def _comments(values: dict[str, str]) -> list[str]:
 
 def _help_text(binary: str | None, saved: str | None) -> str:
     """``llama-server --help`` of the server that will read the preset: a saved copy, or run it."""
-    from llamacpp.errors import BadInput, ExternalFailure
+    from onboard.llamacpp.errors import BadInput, ExternalFailure
 
     if saved is not None:
         try:

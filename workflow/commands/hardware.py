@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from workflow.commands._common import handle_errors, print_json
-from workflow.repo import find_root
+from onboard.workflow.commands._common import handle_errors, print_json
+from onboard.workflow.repo import find_root
 
 
 def rig_to_json(rig: Any) -> dict[str, Any]:
@@ -82,8 +82,8 @@ def command(ctx: click.Context, rig_path: str | None, devices: tuple[str, ...], 
             as_json: bool) -> int:
     """Show the rig plans are made for: detected GPUs and RAM, or a declared rig, and whether its
     rpc-server workers answer."""
-    from llamacpp.hardware import resolve_rig
-    from llamacpp.rpc_workers import probe_all, workers_of
+    from onboard.llamacpp.hardware import resolve_rig
+    from onboard.llamacpp.rpc_workers import probe_all, workers_of
 
     obj = ctx.find_root().obj or {}
     root = Path(obj["root"]) if obj.get("root") else find_root()

@@ -5,10 +5,10 @@ from typing import Any
 
 import click
 
-from store import queries
-from workflow import render
-from workflow.commands._common import handle_errors, print_json
-from workflow.commands._readonly import find_candidate, read_connection, complete_candidates
+from onboard.store import queries
+from onboard.workflow import render
+from onboard.workflow.commands._common import handle_errors, print_json
+from onboard.workflow.commands._readonly import find_candidate, read_connection, complete_candidates
 
 
 def history_json(conn, name: str) -> dict[str, Any]:

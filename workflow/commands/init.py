@@ -26,7 +26,7 @@ from pathlib import Path
 
 import click
 
-from workflow.commands._common import handle_errors
+from onboard.workflow.commands._common import handle_errors
 
 # a template file -> what it is, for the summary (every file of the template is created, listed or not)
 WHAT = {
@@ -44,7 +44,7 @@ EXECUTABLE = (".sh",)
 
 
 def template_root() -> Traversable:
-    return resources.files("workflow").joinpath("template")
+    return resources.files("onboard.workflow").joinpath("template")
 
 
 def _target(parts: tuple[str, ...]) -> str:
@@ -80,7 +80,7 @@ def models_conf_header(text: str) -> str:
 
 def planned() -> dict[str, bytes | None]:
     """What init creates: path -> content (None: the assistant files write it, fitted to the repository)."""
-    from workflow.assistant_files import SKILL
+    from onboard.workflow.assistant_files import SKILL
 
     files: dict[str, bytes | None] = {}
     for relpath, source in template_files().items():
@@ -110,9 +110,9 @@ def create(root: Path) -> list[str]:
 
     Refuses (BadInput, exit 6) before writing anything when ``root`` is a file or any file it would
     create exists already."""
-    from llamacpp.errors import BadInput
-    from store.atomic import write_atomic
-    from workflow import assistant_files, generated_docs
+    from onboard.llamacpp.errors import BadInput
+    from onboard.store.atomic import write_atomic
+    from onboard.workflow import assistant_files, generated_docs
 
     if root.exists() and not root.is_dir():
         raise BadInput("not a directory", path=str(root), fix="give a new or empty directory: onboard init DIR")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import click
 
-from workflow.commands._common import handle_errors
+from onboard.workflow.commands._common import handle_errors
 
 _REPO = re.compile(r"^[A-Za-z0-9][\w.\-]*/[\w.\-]+$")
 
@@ -38,11 +38,11 @@ def _human_count(n: int) -> str:
 
 def _resolve_local(target: str):
     """A local .gguf path, or the single quant of a folder."""
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     p = Path(target)
     if p.is_dir():
-        from llamacpp.hub import local_quants
+        from onboard.llamacpp.hub import local_quants
 
         quants = local_quants(p)
         if len(quants) != 1:
@@ -55,8 +55,8 @@ def _resolve_local(target: str):
 
 def _read(target: str, revision: str):
     """(header, where it came from) for a local path or a hub reference."""
-    from llamacpp.errors import BadInput
-    from llamacpp.gguf_header import read_header
+    from onboard.llamacpp.errors import BadInput
+    from onboard.llamacpp.gguf_header import read_header
 
     repo, sep, quant = target.partition(":")
     if Path(target).exists() or (target.lower().endswith(".gguf") and not sep):
@@ -65,12 +65,12 @@ def _read(target: str, revision: str):
     if not _REPO.match(repo):
         raise BadInput("not an existing file and not OWNER/REPO[:QUANT]", path=target,
                        fix="give a local .gguf path, or a hub repository like OWNER/NAME-GGUF:Q4_K_M")
-    from llamacpp.remote_gguf import read_remote_header
+    from onboard.llamacpp.remote_gguf import read_remote_header
 
     if quant.lower().endswith(".gguf"):
         filename = quant
     else:
-        from llamacpp.hub import find_quant, list_quants
+        from onboard.llamacpp.hub import find_quant, list_quants
 
         quants = list_quants(repo, revision=revision)
         if quant:
@@ -129,7 +129,7 @@ def render(summary) -> str:
 def command(target: str, as_json: bool, revision: str) -> None:
     """Summarize a GGUF model from its header: PATH (a .gguf, first shard of a split model) or
     OWNER/REPO[:QUANT] read from the hub by range requests (no download)."""
-    from llamacpp.model_summary import summarize
+    from onboard.llamacpp.model_summary import summarize
 
     header, _ = _read(target, revision)
     summary = summarize(header)

@@ -5,11 +5,11 @@ from typing import Any
 
 import click
 
-from phases import FINAL_STATES
-from store import queries
-from workflow import render
-from workflow.commands._common import handle_errors, print_json
-from workflow.commands._readonly import read_connection
+from onboard.phases import FINAL_STATES
+from onboard.store import queries
+from onboard.workflow import render
+from onboard.workflow.commands._common import handle_errors, print_json
+from onboard.workflow.commands._readonly import read_connection
 
 
 def list_rows(conn, *, include_final: bool) -> list[dict[str, Any]]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import click
 
-from workflow.commands._common import handle_errors, print_json
+from onboard.workflow.commands._common import handle_errors, print_json
 
 
 @click.group(name="logs")
@@ -47,7 +47,7 @@ def _figures(report) -> list[str]:  # report: llamacpp.log_analysis.LogReport
 @handle_errors
 def analyze(file: str, as_json: bool) -> int:
     """Diagnose a llama-server/llama-cli log (FILE, or - for standard input)."""
-    from llamacpp.log_analysis import analyze_file, diagnose, require_text_log
+    from onboard.llamacpp.log_analysis import analyze_file, diagnose, require_text_log
 
     report = analyze_file(file)
     require_text_log(report, file)  # an empty or binary file is no log: exit 6 naming it

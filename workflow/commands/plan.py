@@ -12,14 +12,14 @@ from pathlib import Path
 
 import click
 
-from workflow.commands._common import handle_errors
-from workflow.exit_codes import Exit
+from onboard.workflow.commands._common import handle_errors
+from onboard.workflow.exit_codes import Exit
 
 MAX_CTX = 1 << 26  # 64 Mi tokens: more than any model's context; a larger number is a typo, refused with the option named
 
 
 def _split(value: str | None) -> tuple[float, ...] | None:
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     if not value:
         return None
@@ -30,7 +30,7 @@ def _split(value: str | None) -> tuple[float, ...] | None:
 
 
 def _override(value: str) -> tuple[str, str]:
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     pattern, sep, buft = value.rpartition("=")
     if not sep or not pattern or not buft:
@@ -39,7 +39,7 @@ def _override(value: str) -> tuple[str, str]:
 
 
 def _root(ctx: click.Context) -> Path | None:
-    from workflow.repo import find_root
+    from onboard.workflow.repo import find_root
 
     obj = ctx.find_root().obj or {}
     if obj.get("root"):
@@ -111,10 +111,10 @@ def _run(click_ctx: click.Context, model: str, *, ctx_n, parallel, cache_type_k,
          as_json) -> int:
     import json
 
-    from llamacpp.errors import BadInput
-    from llamacpp.gguf_header import read_header
-    from llamacpp.hardware import resolve_rig
-    from llamacpp.planner import PlanRequest, make_plan
+    from onboard.llamacpp.errors import BadInput
+    from onboard.llamacpp.gguf_header import read_header
+    from onboard.llamacpp.hardware import resolve_rig
+    from onboard.llamacpp.planner import PlanRequest, make_plan
 
     if not Path(model).is_file():
         raise BadInput("no such file", path=model, fix="give the path of a local .gguf (the first shard of a split model)")
@@ -148,7 +148,7 @@ def _run(click_ctx: click.Context, model: str, *, ctx_n, parallel, cache_type_k,
     click.echo("")
     click.echo(_table(data) + "   (MiB)")
     click.echo("")
-    from workflow.memory_bars import device_rows
+    from onboard.workflow.memory_bars import device_rows
 
     for line in device_rows([{"name": d["name"], "capacity": d["capacity_mib"],
                               "predicted": {"weights": d["weights_mib"], "kv": d["kv_mib"], "compute": d["compute_mib"],

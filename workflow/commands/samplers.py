@@ -14,12 +14,12 @@ from typing import Any
 
 import click
 
-from workflow.commands._common import handle_errors, print_json
+from onboard.workflow.commands._common import handle_errors, print_json
 
 
 def read_card(path: str) -> str:
     """The card's text; undecodable bytes are replaced, never fatal (a card is prose)."""
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     try:
         return Path(path).read_text(encoding="utf-8", errors="replace")
@@ -33,7 +33,7 @@ def read_card(path: str) -> str:
 
 def read_generation_config(path: str) -> dict[str, Any]:
     """``generation_config.json`` as a dict; bad JSON names file:line."""
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.errors import BadInput
 
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -44,7 +44,7 @@ def read_generation_config(path: str) -> dict[str, Any]:
         raise BadInput(f"not UTF-8 text (byte {err.start})", path=path) from None
     except OSError as err:
         raise BadInput(f"cannot read the generation config: {err.strerror or err}", path=path) from None
-    from store.json_input import parse_json
+    from onboard.store.json_input import parse_json
 
     data = parse_json(text, path, fix="fix the JSON or leave --generation-config out")
     if not isinstance(data, dict):
@@ -54,7 +54,7 @@ def read_generation_config(path: str) -> dict[str, Any]:
 
 def read_gguf_metadata(path: str) -> dict[str, Any]:
     """Metadata of a local GGUF (all shards of a split model), via the project's header reader."""
-    from llamacpp.gguf_header import read_header
+    from onboard.llamacpp.gguf_header import read_header
 
     return dict(read_header(path).metadata)
 
@@ -67,7 +67,7 @@ def _fmt(value: Any) -> str:
 
 def render(advice: Any) -> str:
     """Human text: key/value/source table, modes, system prompt, thinking, notes, llama args."""
-    from llamacpp.samplers import KEYS, to_llama_args
+    from onboard.llamacpp.samplers import KEYS, to_llama_args
 
     lines = []
     if advice.found_any:
@@ -108,7 +108,7 @@ def render(advice: Any) -> str:
 @handle_errors
 def command(card: str, gguf_path: str | None, gen_path: str | None, as_json: bool) -> int:
     """Recommended sampler settings from a model card (+ generation_config.json and GGUF)."""
-    from llamacpp.samplers import extract_samplers
+    from onboard.llamacpp.samplers import extract_samplers
 
     text = read_card(card)
     generation_config = read_generation_config(gen_path) if gen_path else None

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import click
 
-from llamacpp.errors import BadInput
-from llamacpp.server_command import build_server_argv, find_llama_server
-from store.models_conf import ModelsConf
-from store.suggest import did_you_mean
-from workflow.commands._common import handle_errors
-from workflow.errors import WorkflowError
-from workflow.exit_codes import Exit
+from onboard.llamacpp.errors import BadInput
+from onboard.llamacpp.server_command import build_server_argv, find_llama_server
+from onboard.store.models_conf import ModelsConf
+from onboard.store.suggest import did_you_mean
+from onboard.workflow.commands._common import handle_errors
+from onboard.workflow.errors import WorkflowError
+from onboard.workflow.exit_codes import Exit
 
 
 def find_root(given: str | None) -> Path:
@@ -64,7 +64,7 @@ def command(ctx: click.Context, profile_id: str, dry_run: bool, port: int | None
     if rig_path is None and (root / "rig.toml").is_file():
         rig_path = str(root / "rig.toml")
     if rig_path is not None:
-        from llamacpp.rig_file import read_rig_toml
+        from onboard.llamacpp.rig_file import read_rig_toml
 
         read_rig_toml(rig_path)  # a file that is no TOML is refused with its line, not skipped
     binary = find_llama_server(rig_path)

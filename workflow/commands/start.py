@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import click
 
-from workflow.commands._readonly import complete_cards
-from workflow.commands._common import handle_errors
-from workflow.commands._results import JSON_OPTION, run_step
+from onboard.workflow.commands._readonly import complete_cards
+from onboard.workflow.commands._common import handle_errors
+from onboard.workflow.commands._results import JSON_OPTION, run_step
 
 
 @click.command("start")
@@ -25,8 +25,8 @@ def command(ctx: click.Context, name: str, repo: str | None, profile: str | None
     else GGUF files already in models/<ModelName>/<Quant>/; a refused start leaves nothing behind."""
     _check_input(name, repo)
     if profile is not None:
-        from phases.contract import profile_id
-        from llamacpp.errors import BadInput
+        from onboard.phases.contract import profile_id
+        from onboard.llamacpp.errors import BadInput
 
         if profile_id(profile) != profile:
             raise BadInput(f"{profile!r} is not a profile id: use lowercase letters, digits, '.', '_' and '-'",
@@ -42,8 +42,8 @@ def _check_input(name: str, repo: str | None) -> None:
     ``/abs``, ``a/b``), ``..`` or a control character (a trailing newline passes a ``$`` regex)
     must never reach them, so the check runs here, before the database is even created.
     """
-    from llamacpp.candidate_card import REPO_ID_RE, check_name
-    from llamacpp.errors import BadInput
+    from onboard.llamacpp.candidate_card import REPO_ID_RE, check_name
+    from onboard.llamacpp.errors import BadInput
 
     check_name(name)
     if repo is not None and (not REPO_ID_RE.fullmatch(repo) or ".." in repo.split("/")):

@@ -11,12 +11,12 @@ from typing import Any
 
 import click
 
-from phases import BY_NAME, FINAL_STATES, phase_index
-from store import queries
-from workflow import render
-from workflow.candidate_facts import normalized
-from workflow.commands._common import handle_errors, print_json
-from workflow.commands._readonly import find_candidate, read_connection, complete_candidates
+from onboard.phases import BY_NAME, FINAL_STATES, phase_index
+from onboard.store import queries
+from onboard.workflow import render
+from onboard.workflow.candidate_facts import normalized
+from onboard.workflow.commands._common import handle_errors, print_json
+from onboard.workflow.commands._readonly import find_candidate, read_connection, complete_candidates
 
 
 def status_json(conn, name: str, *, allowed: list[str] | None = None) -> dict[str, Any]:
@@ -72,7 +72,7 @@ def command(ctx: click.Context, name: str | None, check: bool, as_json: bool) ->
     """Show NAME's phase, its guards and the next command (without NAME: every candidate in flight)."""
     allowed: dict[str, list[str]] = {}
     if check:  # without NAME: every candidate in flight is checked again
-        from workflow.commands._common import workflow_engine
+        from onboard.workflow.commands._common import workflow_engine
 
         engine = workflow_engine(ctx)
         engine.on_report = (lambda line: click.echo(line, err=True)) if as_json else click.echo
