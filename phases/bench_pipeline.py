@@ -33,8 +33,10 @@ CHART = "results/pass1_vs_speed.svg"
 BENCH_CTX = 10240  # HumanEval+'s worst case is about 8.4K tokens of prompt + answer
 BENCH_BATCH = 512
 THINKING_MAX_TOKENS = 8192
-DEFAULT_CLIENT = {"max_tokens": 2048, "thinking_max_tokens": THINKING_MAX_TOKENS, "request_timeout_s": 600,
-                  "run_timeout_s": 14400}
+# a base model completes the task's code: EvalPlus's own budget for direct completion (max_new_tokens)
+COMPLETION_MAX_TOKENS = 768
+DEFAULT_CLIENT = {"max_tokens": 2048, "thinking_max_tokens": THINKING_MAX_TOKENS,
+                  "completion_max_tokens": COMPLETION_MAX_TOKENS, "request_timeout_s": 600, "run_timeout_s": 14400}
 DATASET_FILES = {"humaneval": ("HumanEvalPlus.jsonl.gz", "HumanEvalPlus.jsonl"), "mbpp": ("MbppPlus.jsonl.gz", "MbppPlus.jsonl")}
 
 
@@ -101,10 +103,13 @@ def client_config(root: Path, bench: str):  # -> llamacpp.evalplus_run.ClientCon
     client = load_json(root, CLIENT_JSON)
     defaults = {**DEFAULT_CLIENT, **(client.get("defaults") or {})}
     entry = (client.get("profiles") or {}).get(bench) or {}
-    budget = entry.get("max_tokens") or (defaults["thinking_max_tokens"] if entry.get("thinking") else defaults["max_tokens"])
+    mode = entry.get("mode") or "chat"
+    budget = entry.get("max_tokens") or (defaults["thinking_max_tokens"] if entry.get("thinking")
+                                         else defaults["completion_max_tokens"] if mode == "completion"
+                                         else defaults["max_tokens"])
     return ClientConfig(max_tokens=int(budget), request_timeout_s=float(entry.get("request_timeout_s")
                                                                         or defaults["request_timeout_s"]),
-                        system_prompt=entry.get("system_prompt"), mode=entry.get("mode") or "chat")
+                        system_prompt=entry.get("system_prompt"), mode=mode)
 
 
 def run_timeout(root: Path) -> float:

@@ -153,7 +153,7 @@ PHASE = Phase(
     ),
     prepare=prepare,
     run=run,
-    options=(Option("quant", "choose the quant to onboard (evaluate)", metavar="Q"),
+    options=(Option("quant", "choose the quant to onboard", metavar="Q"),
              Option("refresh", "evaluate again (re-read card, header and quant list)")),
     facts=EvaluateFacts,
     owns_choices=("quant",),

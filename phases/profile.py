@@ -365,7 +365,7 @@ PHASE = Phase(
     ),
     prepare=prepare,
     run=run,
-    options=(Option("ctx", "context size to plan the profile for (profile)", metavar="N"),),
+    options=(Option("ctx", "context size to plan the profile for", metavar="N"),),
     facts=ProfileFacts,
     owns_choices=("ctx",),
 )

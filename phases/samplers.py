@@ -150,7 +150,7 @@ PHASE = Phase(
                   _settings_recorded),),
     prepare=prepare,
     run=run,
-    options=(Option("accept_defaults", "accept llama-server's default sampler settings (samplers)"),),
+    options=(Option("accept_defaults", "accept llama-server's default sampler settings"),),
     facts=SamplersFacts,
     owns_choices=("accept_defaults",),
 )

@@ -400,8 +400,8 @@ PHASE = Phase(
     prepare=prepare,
     run=run,
     run_by_default=True,
-    options=(Option("log", "analyse this llama-server log instead of launching (test)", metavar="FILE"),
-             Option("apply_suggestion", "write the proposed profile change and test again (test)")),
+    options=(Option("log", "analyse this llama-server log instead of launching", metavar="FILE"),
+             Option("apply_suggestion", "write the proposed profile change and test again")),
     facts=TestFacts,
     return_forgets_facts=True,
 )

@@ -10,11 +10,12 @@ import socket
 from dataclasses import dataclass
 
 import psutil
-from sqlalchemy import text
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from onboard.llamacpp.errors import Exit, OnboardError
 from onboard.store.db import utcnow
+from onboard.store.tables import candidates as C
 
 
 @dataclass(frozen=True)
@@ -61,10 +62,8 @@ def is_alive(holder: Holder) -> bool:
 
 
 def current_holder(session: Session, candidate_id: int) -> Holder | None:
-    row = session.execute(
-        text("SELECT lease_pid, lease_host, lease_started, lease_at, lease_command FROM candidates WHERE id=:id"),
-        {"id": candidate_id},
-    ).one()
+    row = session.execute(select(C.c.lease_pid, C.c.lease_host, C.c.lease_started, C.c.lease_at, C.c.lease_command)
+                          .where(C.c.id == candidate_id)).one()
     if row[0] is None:
         return None
     return Holder(pid=row[0], host=row[1], started=row[2], at=row[3], command=row[4])
@@ -78,18 +77,14 @@ def acquire(session: Session, candidate_id: int, holder: Holder) -> Holder | Non
             return None
         if current is not None and is_alive(current):
             raise Busy(current)
-        params = {"id": candidate_id, "pid": holder.pid, "host": holder.host, "started": holder.started,
-                  "at": utcnow(), "cmd": holder.command}
         if current is None:
-            cond = "lease_pid IS NULL"
-        else:
-            cond = "lease_pid = :opid AND lease_host = :ohost AND lease_started = :ostarted"
-            params.update(opid=current.pid, ohost=current.host, ostarted=current.started)
-        result = session.execute(
-            text("UPDATE candidates SET lease_pid=:pid, lease_host=:host, lease_started=:started, "
-                 f"lease_at=:at, lease_command=:cmd WHERE id=:id AND {cond}"),
-            params,
-        )
+            free = C.c.lease_pid.is_(None)
+        else:  # taken over only from the very holder found stale (another command may be quicker)
+            free = (C.c.lease_pid == current.pid) & (C.c.lease_host == current.host) \
+                & (C.c.lease_started == current.started)
+        result = session.execute(update(C).where(C.c.id == candidate_id, free).values(
+            lease_pid=holder.pid, lease_host=holder.host, lease_started=holder.started, lease_at=utcnow(),
+            lease_command=holder.command))
         session.commit()
         if result.rowcount == 1:
             return current
@@ -98,9 +93,6 @@ def acquire(session: Session, candidate_id: int, holder: Holder) -> Holder | Non
 
 
 def release(session: Session, candidate_id: int, holder: Holder) -> None:
-    session.execute(
-        text("UPDATE candidates SET lease_pid=NULL, lease_host=NULL, lease_started=NULL, lease_at=NULL, "
-             "lease_command=NULL WHERE id=:id AND lease_pid=:pid AND lease_host=:host"),
-        {"id": candidate_id, "pid": holder.pid, "host": holder.host},
-    )
+    session.execute(update(C).where(C.c.id == candidate_id, C.c.lease_pid == holder.pid, C.c.lease_host == holder.host)
+                    .values(lease_pid=None, lease_host=None, lease_started=None, lease_at=None, lease_command=None))
     session.commit()

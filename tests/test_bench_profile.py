@@ -139,3 +139,17 @@ def test_bad_client_json_names_file_and_line(tmp_path):
     with pytest.raises(BadInput) as err:
         bp.client_config(tmp_path, "bench-x")
     assert err.value.path == bp.CLIENT_JSON and err.value.line == 4
+
+
+def test_a_base_model_gets_evalplus_own_completion_budget(tmp_path):
+    """Code completion of a base model: EvalPlus's own budget (768 new tokens), not the chat budget a
+    model that explains itself needs; client.json can still set its own."""
+    root = tmp_path
+    (root / "benchmarks" / "evalplus").mkdir(parents=True)
+    client = {"defaults": {}, "profiles": {"bench-base": {"mode": "completion"}, "bench-chat": {},
+                                           "bench-own": {"mode": "completion", "max_tokens": 300}}}
+    (root / bp.CLIENT_JSON).write_text(json.dumps(client))
+    assert bp.client_config(root, "bench-base").max_tokens == bp.COMPLETION_MAX_TOKENS == 768
+    assert bp.client_config(root, "bench-base").mode == "completion"
+    assert bp.client_config(root, "bench-chat").max_tokens == bp.DEFAULT_CLIENT["max_tokens"]
+    assert bp.client_config(root, "bench-own").max_tokens == 300

@@ -66,7 +66,19 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="onboard")
 @click.pass_context
 def cli(ctx: click.Context, root: str | None, db: str | None) -> None:
-    """Onboard a GGUF model into a llama-server repository, one resumable phase at a time."""
+    """Onboard a GGUF model into a llama-server repository, one resumable phase at a time.
+
+    \b
+    Examples:
+      onboard adopt                          # take your repository as it is
+      onboard start Qwen3-8B --repo unsloth/Qwen3-8B-GGUF
+      onboard advance Qwen3-8B --quant Q4_K_M
+      onboard status Qwen3-8B                # where it stands, and the next command
+      onboard rollback Qwen3-8B              # back one phase, its writes undone
+
+    Exit codes and the JSON error object: docs/errors.md. Shell completion (names and cards too):
+    eval "$(_ONBOARD_COMPLETE=bash_source onboard)" in ~/.bashrc (zsh_source, fish_source).
+    """
     ctx.obj = {"root": root, "db": db}
 
 
