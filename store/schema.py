@@ -1,6 +1,7 @@
 """The ORM classes the engine writes through (SQLAlchemy 2.x), mapped onto ``store.tables``.
 
-The tables are described once, in ``store.tables``; these classes only add what the engine needs:
+The tables are described once, in ``store.tables``: the columns are not repeated here (each class maps
+its table's columns as attributes of the same names); these classes only add what the engine needs:
 the JSON columns read and written as Python values, and SQLAlchemy's version counter on
 ``Candidate.version`` (every UPDATE of a candidate checks the version it read, so two commands can
 never both commit a change of the same candidate).
@@ -23,17 +24,6 @@ class Candidate(Base):
     __table__ = tables.candidates
     __mapper_args__ = {"version_id_col": tables.candidates.c.version}
 
-    id: Mapped[int]
-    name: Mapped[str]
-    state: Mapped[str]
-    version: Mapped[int]
-    created_at: Mapped[str]
-    updated_at: Mapped[str]
-    lease_pid: Mapped[int | None]
-    lease_host: Mapped[str | None]
-    lease_started: Mapped[float | None]
-    lease_at: Mapped[str | None]
-    lease_command: Mapped[str | None]
     options_json: Mapped[str] = tables.candidates.c.options
     facts_json: Mapped[str] = tables.candidates.c.facts
     path_json: Mapped[str] = tables.candidates.c.path
@@ -71,70 +61,20 @@ class Step(Base):
 
     __table__ = tables.steps
 
-    id: Mapped[int]
-    candidate_id: Mapped[int]
-    kind: Mapped[str]
-    from_state: Mapped[str]
-    to_state: Mapped[str]
-    status: Mapped[str]
-    argv: Mapped[str]
-    started_at: Mapped[str]
-    finished_at: Mapped[str | None]
-
 
 class UndoRecord(Base):
     """A file change made by a step, recorded before the file is written (see ``store.tables``)."""
 
     __table__ = tables.undo_records
 
-    id: Mapped[int]
-    step_id: Mapped[int]
-    candidate_id: Mapped[int]
-    file: Mapped[str]
-    kind: Mapped[str]
-    key: Mapped[str | None]
-    before: Mapped[str | None]
-    after: Mapped[str | None]
-    state: Mapped[str]
-    created_at: Mapped[str]
-
 
 class Event(Base):
     __table__ = tables.events
-
-    id: Mapped[int]
-    candidate_id: Mapped[int]
-    at: Mapped[str]
-    kind: Mapped[str]
-    trigger: Mapped[str | None]
-    from_state: Mapped[str | None]
-    to_state: Mapped[str | None]
-    argv: Mapped[str]
-    ok: Mapped[bool]
-    detail: Mapped[str]
 
 
 class GuardResult(Base):
     __table__ = tables.guard_results
 
-    candidate_id: Mapped[int]
-    phase: Mapped[str]
-    name: Mapped[str]
-    passed: Mapped[bool]
-    reason: Mapped[str]
-    fix: Mapped[str | None]
-    checked_at: Mapped[str]
-
 
 class Measurement(Base):
     __table__ = tables.measurements
-
-    id: Mapped[int]
-    candidate_id: Mapped[int | None]
-    rig: Mapped[str]
-    backend: Mapped[str]
-    device: Mapped[str]
-    what: Mapped[str]
-    predicted_mib: Mapped[float | None]
-    measured_mib: Mapped[float | None]
-    at: Mapped[str]
