@@ -104,9 +104,10 @@ def client_config(root: Path, bench: str):  # -> llamacpp.evalplus_run.ClientCon
     defaults = {**DEFAULT_CLIENT, **(client.get("defaults") or {})}
     entry = (client.get("profiles") or {}).get(bench) or {}
     mode = entry.get("mode") or "chat"
+    # a completion's budget never exceeds the general one: a client.json that lowers max_tokens lowers both
     budget = entry.get("max_tokens") or (defaults["thinking_max_tokens"] if entry.get("thinking")
-                                         else defaults["completion_max_tokens"] if mode == "completion"
-                                         else defaults["max_tokens"])
+                                         else min(defaults["completion_max_tokens"], defaults["max_tokens"])
+                                         if mode == "completion" else defaults["max_tokens"])
     return ClientConfig(max_tokens=int(budget), request_timeout_s=float(entry.get("request_timeout_s")
                                                                         or defaults["request_timeout_s"]),
                         system_prompt=entry.get("system_prompt"), mode=mode)

@@ -153,3 +153,6 @@ def test_a_base_model_gets_evalplus_own_completion_budget(tmp_path):
     assert bp.client_config(root, "bench-base").mode == "completion"
     assert bp.client_config(root, "bench-chat").max_tokens == bp.DEFAULT_CLIENT["max_tokens"]
     assert bp.client_config(root, "bench-own").max_tokens == 300
+    client["defaults"] = {"max_tokens": 64}  # a smaller general budget bounds the completion's too
+    (root / bp.CLIENT_JSON).write_text(json.dumps(client))
+    assert bp.client_config(root, "bench-base").max_tokens == 64
