@@ -12,6 +12,7 @@ Default dimensions (every one can be overridden through ``**dims``):
 arch       layers  embd   heads   kv heads   head dim  ff    extra
 =========  ======  =====  ======  =========  ========  ====  ======================================
 llama      2       256    4       2          64        512   GQA 2:1; ``tied_embeddings`` option
+qwen3      2       256    4       2          64        512   GQA 2:1, q/k norms (Qwen3 dense)
 qwen3moe   2       256    4       2          64        512   8 experts / 2 used, expert ff 128
 gemma3     6       256    4       1          64        512   sliding window 128, pattern 6 (5 SWA : 1)
 deepseek2  3       256    4       1 (MLA)    see MLA   512   MLA: q_lora 64, kv_lora 64, rope 16,
@@ -211,6 +212,7 @@ def _common_metadata(arch: str, d: Mapping[str, Any], name: str) -> dict[str, An
 
 _DEFAULTS: dict[str, dict[str, Any]] = {
     "llama": dict(n_layer=2, n_embd=256, n_head=4, n_head_kv=2, head_dim=64, n_ff=512),
+    "qwen3": dict(n_layer=2, n_embd=256, n_head=4, n_head_kv=2, head_dim=64, n_ff=512),
     "qwen3moe": dict(n_layer=2, n_embd=256, n_head=4, n_head_kv=2, head_dim=64, n_ff=512,
                      n_expert=8, n_expert_used=2, n_ff_exp=128),
     "gemma3": dict(n_layer=6, n_embd=256, n_head=4, n_head_kv=1, head_dim=64, n_ff=512,
@@ -271,15 +273,16 @@ def model_spec(
             b.add(p + "ffn_gate.weight", n_embd, d["n_ff"])
             b.add(p + "ffn_up.weight", n_embd, d["n_ff"])
             b.add(p + "ffn_down.weight", d["n_ff"], n_embd)
-    elif arch == "qwen3moe":
+    elif arch in ("qwen3", "qwen3moe"):
         hd = d["head_dim"]
-        md.update({
-            "qwen3moe.attention.key_length": hd,
-            "qwen3moe.attention.value_length": hd,
-            "qwen3moe.expert_count": d["n_expert"],
-            "qwen3moe.expert_used_count": d["n_expert_used"],
-            "qwen3moe.expert_feed_forward_length": d["n_ff_exp"],
-        })
+        moe = arch == "qwen3moe"
+        md.update({f"{arch}.attention.key_length": hd, f"{arch}.attention.value_length": hd})
+        if moe:
+            md.update({
+                "qwen3moe.expert_count": d["n_expert"],
+                "qwen3moe.expert_used_count": d["n_expert_used"],
+                "qwen3moe.expert_feed_forward_length": d["n_ff_exp"],
+            })
         for i in range(n_layer):
             p = f"blk.{i}."
             b.add(p + "attn_norm.weight", n_embd)
@@ -290,10 +293,15 @@ def model_spec(
             b.add(p + "attn_q_norm.weight", hd)
             b.add(p + "attn_k_norm.weight", hd)
             b.add(p + "ffn_norm.weight", n_embd)
-            b.add(p + "ffn_gate_inp.weight", n_embd, d["n_expert"], ggml_type=F32)
-            b.add(p + "ffn_gate_exps.weight", n_embd, d["n_ff_exp"], d["n_expert"])
-            b.add(p + "ffn_up_exps.weight", n_embd, d["n_ff_exp"], d["n_expert"])
-            b.add(p + "ffn_down_exps.weight", d["n_ff_exp"], n_embd, d["n_expert"])
+            if moe:
+                b.add(p + "ffn_gate_inp.weight", n_embd, d["n_expert"], ggml_type=F32)
+                b.add(p + "ffn_gate_exps.weight", n_embd, d["n_ff_exp"], d["n_expert"])
+                b.add(p + "ffn_up_exps.weight", n_embd, d["n_ff_exp"], d["n_expert"])
+                b.add(p + "ffn_down_exps.weight", d["n_ff_exp"], n_embd, d["n_expert"])
+            else:
+                b.add(p + "ffn_gate.weight", n_embd, d["n_ff"])
+                b.add(p + "ffn_up.weight", n_embd, d["n_ff"])
+                b.add(p + "ffn_down.weight", d["n_ff"], n_embd)
     elif arch == "gemma3":
         hd = d["head_dim"]
         tied_embeddings = True  # gemma3 always shares the output with token_embd

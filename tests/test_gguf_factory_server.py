@@ -23,6 +23,7 @@ MIXED = {"*attn_q.*": "Q8_0", "*attn_k.*": "Q4_0", "*attn_v.*": "BF16", "*attn_o
 CASES = {
     "llama": lambda d: write_tiny_model(d / "llama.gguf", "llama"),
     "llama-mixed-tied": lambda d: write_tiny_model(d / "mixed.gguf", "llama", tied_embeddings=True, tensor_types=MIXED),
+    "qwen3": lambda d: write_tiny_model(d / "qwen3.gguf", "qwen3"),
     "qwen3moe": lambda d: write_tiny_model(d / "moe.gguf", "qwen3moe", tensor_types={"*_exps*": "Q8_0"}),
     "gemma3": lambda d: write_tiny_model(d / "gemma3.gguf", "gemma3"),
     "gemma3-swa-array": lambda d: write_tiny_model(d / "gemma3a.gguf", "gemma3", swa_pattern="array"),

@@ -36,6 +36,21 @@ formula; this module charges the tensors that make that peak. Assumptions, each 
 8. Several devices: each device's buffer follows from what it holds and does
    (``_several_devices``), with pipeline-parallel copies where llama.cpp enables them. One
    device keeps terms 1-6 (calibrated on lavapipe and CUDA).
+9. A Vulkan device refuses ops whose sources or result exceed its largest buffer (``supports_op``;
+   ``max_alloc_mib`` where the rig knows it): without flash attention, scores larger than that are
+   computed on the host (host buffer as in term 5, none on the GPU), and op offload stages no host
+   weight above it. Seen on lavapipe (128 MiB) with the real Llama-3.1-8B shape
+   (docs/accuracy-real-shapes.md); real Vulkan GPUs allow 2-4 GiB, which scores reach at long contexts.
+   Then a host block's attention stays on the host (no KV staged on the GPU), and, on one device,
+   the weight of a host block is staged apart from the GPU's own work: its matrix product is
+   offloaded alone, with its input and output (a host weight of a GPU block, ``-ot ...=CPU``,
+   is staged inside that block's work and adds to it, as term 4 says).
+10. Host experts (``--cpu-moe``, ``--n-cpu-moe``, ``-ot exps=CPU``) on one device: the first GPU
+   runs their matrix products for a prompt batch (op offload) and stages a whole expert tensor
+   (llama.cpp copies only the used experts into it) beside the expert stage and its input and
+   output; its buffer is at least that. Invisible on the tiny models (2 MiB expert tensors), 82-96
+   MiB on the real Qwen3-30B-A3B shape (docs/accuracy-real-shapes.md); term 8 holds the same for
+   several devices, read off the rpc-server runs.
 The structure was read off real llama-server b11434 logs (CUDA on an H100 and lavapipe); the
 constants were then tuned only on the calibration cases of tests/planner_cases.py, and the
 held-out cases (never tuned on) are reported separately in docs/accuracy.md.
@@ -61,6 +76,7 @@ class ComputeShape:
     n_kv_swa: int | None       # cells per stream of the sliding-window cache, if any
     flash_attn: bool
     n_outputs: int             # outputs in the reserved graph (min(n_tokens, n_seq_max))
+    scores_on_host: bool = False  # the attention scores exceed a GPU's op limit: the host computes them (term 9)
 
 
 def reserved_outputs(n_tokens: int, n_seq_max: int) -> int:
@@ -87,13 +103,17 @@ def _stage(f: ModelFacts, s: ComputeShape, cpu: bool = False) -> int:
     """The largest per-layer stage (attention scores or FFN activations), bytes. ``cpu``: the
     CPU backend's expert stage keeps the gate/up rows only (term 7)."""
     n_head = max(f.n_head) if f.n_head else 0
-    attn = 0 if s.flash_attn else 4 * s.n_kv * s.n_tokens * n_head
+    attn = 0 if s.flash_attn or (s.scores_on_host and not cpu) else 4 * s.n_kv * s.n_tokens * n_head
     dense_ff = [f.n_ff[il] for il in range(f.n_layer) if not f.dense_ffn or f.dense_ffn[il]]
     dense = int(4 * DENSE_FFN_COPIES * max(dense_ff, default=0) * s.n_tokens)
-    moe = 0
-    if f.is_moe:
-        moe = int(4 * s.n_tokens * f.n_expert_used * (MOE_FFN_COPIES * f.n_ff_exp + (0 if cpu else f.n_embd)))
-    return max(attn, dense, moe)
+    return max(attn, dense, _moe_stage(f, s, cpu))
+
+
+def _moe_stage(f: ModelFacts, s: ComputeShape, cpu: bool = False) -> int:
+    """The used experts' gate/up rows and (not on the CPU backend, term 7) their output rows."""
+    if not f.is_moe:
+        return 0
+    return int(4 * s.n_tokens * f.n_expert_used * (MOE_FFN_COPIES * f.n_ff_exp + (0 if cpu else f.n_embd)))
 
 
 def _residual(f: ModelFacts, s: ComputeShape) -> int:
@@ -104,14 +124,18 @@ def estimate_compute(f: ModelFacts, s: ComputeShape, layer_device: list[str], ou
                      gpu_names: list[str], largest_host_weight: int, host_layer_kv: int = 0,
                      host_attention_scores: bool = False, *, weight_devices: frozenset[str] = frozenset(),
                      offload_device: str | None = None, pipeline_copies: int = 1,
-                     largest_host_expert: int = 0, remote_ffn_blocks: frozenset[int] = frozenset()
-                     ) -> dict[str, int]:
+                     largest_host_expert: int = 0, remote_ffn_blocks: frozenset[int] = frozenset(),
+                     host_block_weight: int = 0, gpu_block_host_weight: int = 0) -> dict[str, int]:
     """Compute buffer bytes per device (``CPU`` = the host compute buffer).
 
     ``largest_host_weight``: the biggest weight tensor held on the host (excluding the token
-    embeddings, which are only looked up, and routed experts, which are copied per use: no
-    reserve was seen for them); ``host_layer_kv``: KV bytes of one stream of the
-    largest host layer (staged on the GPU when its attention is offloaded).
+    embeddings, which are only looked up, and routed experts: ``largest_host_expert``, term 10);
+    ``host_layer_kv``: KV bytes of one stream of the
+    largest host layer (staged on the GPU when its attention is offloaded). One device splits
+    ``largest_host_weight`` in two: ``gpu_block_host_weight``, the biggest host weight of a block
+    that runs on the GPU (``-ot ...=CPU``: staged inside the block's work, so added to it), and
+    ``host_block_weight``, the biggest weight of a block that runs on the host or of no block (its
+    matrix product is offloaded alone: staged with its input and output, apart from the GPU's work).
     """
     masks = _masks(f, s)
     stage = _stage(f, s)
@@ -130,19 +154,30 @@ def estimate_compute(f: ModelFacts, s: ComputeShape, layer_device: list[str], ou
         if runs_layers:
             peak = stage
             if i == 0 and host_work:
-                # one host layer's K cells (converted for the GPU's attention) and its input
-                staged_kv = host_layer_kv // 2 + 4 * f.n_embd * s.n_tokens if host_layer_kv else 0
-                peak += max(largest_host_weight, staged_kv)
+                # one host layer's K cells (converted for the GPU's attention) and its input, or a
+                # host weight of a block running here (-ot ...=CPU), staged inside this device's work
+                staged_kv = (host_layer_kv // 2 + 4 * f.n_embd * s.n_tokens
+                             if host_layer_kv and not s.scores_on_host else 0)
+                peak += max(gpu_block_host_weight, staged_kv)
+                if host_block_weight:
+                    # a host block's weight: its matrix product is offloaded alone (the block's
+                    # other ops stay on the host), the staged weight with its input and output
+                    alone = host_block_weight + 4 * (f.n_embd + max(f.n_ff or [0])) * s.n_tokens
+                    peak = max(peak, alone - masks - resid)
         if name == output_device:
             peak = max(peak, logits)
         if runs_layers or name == output_device:
             out[name] = (masks if runs_layers else 0) + resid + peak
+        if i == 0 and largest_host_expert:
+            # op offload of a host expert matmul: the whole expert tensor staged (only the used
+            # experts are copied into it) with the expert stage and its input and output
+            out[name] = max(out.get(name, 0), _moe_stage(f, s) + 2 * 4 * f.n_embd * s.n_tokens + largest_host_expert)
     if not gpu_names:
         # one backend, one allocator: inputs and residuals share the buffer (term 7)
         out[CPU] = masks + int(4 * CPU_ONLY_EMBD_COPIES * f.n_embd * s.n_tokens) + max(_stage(f, s, cpu=True), logits)
         return out
     host = masks + int(4 * HOST_EMBD_COPIES * f.n_embd * s.n_tokens)
-    if host_attention_scores and not s.flash_attn:
+    if (host_attention_scores or s.scores_on_host) and not s.flash_attn:
         host += 4 * s.n_kv * s.n_tokens * (max(f.n_head) if f.n_head else 0)
     out[CPU] = host
     return out
@@ -181,7 +216,7 @@ def _ffn_stage(f: ModelFacts, s: ComputeShape) -> int:
 
 def _scores(f: ModelFacts, s: ComputeShape, il: int) -> int:
     """Attention scores of layer ``il`` without flash attention: F32 ``[n_kv, n_tokens, n_head]``."""
-    if s.flash_attn:
+    if s.flash_attn or s.scores_on_host:
         return 0
     n_kv = s.n_kv_swa if f.swa and f.swa[il] and s.n_kv_swa else s.n_kv
     return 4 * n_kv * s.n_tokens * (f.n_head[il] if f.n_head else 0)
@@ -255,7 +290,7 @@ def _several_devices(f: ModelFacts, s: ComputeShape, layer_device: list[str], ou
     host = _masks(f, s) + int(4 * HOST_EMBD_COPIES * f.n_embd * s.n_tokens)
     if extra:
         host += extra * (_masks(f, s) + 2 * embd)
-    if host_attention_scores and not s.flash_attn:
+    if (host_attention_scores or s.scores_on_host) and not s.flash_attn:
         host += 4 * s.n_kv * s.n_tokens * (max(f.n_head) if f.n_head else 0)
     out[CPU] = host
     return out

@@ -282,27 +282,41 @@ def evaluate(header: GGUFHeader, facts: ModelFacts, rig: Rig, settings: Settings
     shape = ContextShape.resolve(settings.ctx, settings.parallel, settings.unified, settings.ubatch)
     kv = estimate_kv(facts, placement.layer_device, shape, type_k=CACHE_TYPES[settings.type_k],
                      type_v=CACHE_TYPES[settings.type_v], flash_attn=settings.flash_attn, build=settings.build)
-    host_weights = [t.n_bytes for t in header.tensors
+    offload = next((d for d in model_devices if d.backend not in NO_OP_OFFLOAD), None)
+    # Vulkan refuses an op whose tensors exceed its largest buffer (supports_op): such an op runs on
+    # the host, so a host weight above the limit is never staged on the GPU for op offload
+    op_limit = _vulkan_op_limit(model_devices)
+    host_weights = {t.name: t.n_bytes for t in header.tensors
                     if placement.tensor_device.get(t.name) == CPU and classify(t.name).kind != "input"
-                    and classify(t.name).part != "ffn_exps"]
-    cshape = compute_mod.ComputeShape(n_tokens=min(shape.n_ctx, settings.ubatch), n_kv=shape.n_ctx_seq,
+                    and classify(t.name).part != "ffn_exps"
+                    and (offload is None or t.n_bytes <= op_limit.get(offload.name, t.n_bytes))}
+    in_host_blocks = {name: _block_device(placement, name) in (None, CPU) for name in host_weights}
+    n_tokens = min(shape.n_ctx, settings.ubatch)
+    scores = 4 * shape.n_ctx_seq * n_tokens * max(facts.n_head or [0])
+    cshape = compute_mod.ComputeShape(n_tokens=n_tokens, n_kv=shape.n_ctx_seq,
                                       n_kv_swa=kv.cells_swa, flash_attn=settings.flash_attn,
-                                      n_outputs=compute_mod.reserved_outputs(min(shape.n_ctx, settings.ubatch),
-                                                                             shape.n_seq_max))
+                                      n_outputs=compute_mod.reserved_outputs(n_tokens, shape.n_seq_max),
+                                      scores_on_host=not settings.flash_attn
+                                      and any(scores > limit for limit in op_limit.values()))
     host_kv = max((b // max(shape.n_stream, 1) for _, d, b in kv.per_layer if d == CPU), default=0)
     gpu_names = [g.name for g in gpus]
     comp = compute_mod.estimate_compute(
-        facts, cshape, placement.layer_device, placement.output_device, gpu_names, max(host_weights, default=0),
+        facts, cshape, placement.layer_device, placement.output_device, gpu_names,
+        max(host_weights.values(), default=0),
         host_kv, host_attention_scores=is_quantized(CACHE_TYPES[settings.type_k])
         and any(d.backend == "Vulkan" for d in rig.devices),
         weight_devices=frozenset(dev for name, dev in placement.tensor_device.items()
                                  if classify(name).kind == "layer" and dev != CPU
                                  and dev not in placement.layer_device),
-        offload_device=next((d.name for d in model_devices if d.backend not in NO_OP_OFFLOAD), None),
+        offload_device=offload.name if offload else None,
         pipeline_copies=PIPELINE_COPIES if pipeline_parallel(model_devices, layout, facts, rules) else 1,
         remote_ffn_blocks=_remote_ffn_blocks(placement),
         largest_host_expert=max((t.n_bytes for t in header.tensors if placement.tensor_device.get(t.name) == CPU
-                                 and classify(t.name).part == "ffn_exps"), default=0))
+                                 and classify(t.name).part == "ffn_exps"
+                                 and (offload is None or t.n_bytes <= op_limit.get(offload.name, t.n_bytes))),
+                                default=0),
+        gpu_block_host_weight=max((b for n, b in host_weights.items() if not in_host_blocks[n]), default=0),
+        host_block_weight=max((b for n, b in host_weights.items() if in_host_blocks[n]), default=0))
     warnings = list(base_warnings)
     devices: list[DevicePlan] = []
     for d in rig.devices:
@@ -327,7 +341,8 @@ def evaluate(header: GGUFHeader, facts: ModelFacts, rig: Rig, settings: Settings
                            depth_tokens=depth, kv_cells=shape.n_ctx_seq * shape.n_stream,
                            bandwidth_gbs={**{d.name: d.bandwidth_gbs for d in rig.devices}, CPU: host.bandwidth_gbs},
                            backends={d.name: d.backend for d in rig.devices}, threads=host.threads,
-                           link_gbs={d.name: d.link_gbs for d in rig.devices}, ubatch=settings.ubatch)
+                           link_gbs={d.name: d.link_gbs for d in rig.devices}, ubatch=settings.ubatch,
+                           cpu_flags=host.cpu_flags)
     warnings += speed.assumed
     args = _args(settings, layout, rig)
     rpc = list(dict.fromkeys(d.rpc_endpoint for d in rig.devices if d.rpc_endpoint))
@@ -335,6 +350,19 @@ def evaluate(header: GGUFHeader, facts: ModelFacts, rig: Rig, settings: Settings
         args[-2:-2] = ["--rpc", ",".join(rpc)]
     return Plan(strategy, args, placement.layers_offloaded, devices, speed.tokens_per_s, warnings, settings,
                 placement, n_splits=speed.n_splits, est_prompt_tokens_per_s=speed.prompt_tokens_per_s)
+
+
+def _block_device(placement: Placement, tensor: str) -> str | None:
+    """Where the block of ``tensor`` runs (its attention's device); None for a tensor of no block."""
+    layer = classify(tensor).layer
+    return placement.layer_device[layer] if layer is not None and layer < len(placement.layer_device) else None
+
+
+def _vulkan_op_limit(devices: Sequence[Device]) -> dict[str, float]:
+    """Bytes of the largest tensor an op may touch on each Vulkan device whose limit is known (its
+    largest allocation: ggml-vulkan's supports_op refuses larger sources and results, so the
+    scheduler runs those ops on the host)."""
+    return {d.name: d.max_alloc_mib * MIB for d in devices if d.backend == "Vulkan" and d.max_alloc_mib}
 
 
 def _remote_ffn_blocks(placement: Placement) -> frozenset[int]:

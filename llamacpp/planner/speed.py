@@ -57,6 +57,7 @@ TOKEN_CONSTANTS: dict[str, float] = {
     "per_layer:Metal": 1.93e-04,
     "per_layer:other": 4.87e-05,
     "per_layer:CPU": 1.16e-03,
+    "per_layer:CPU-only": 6.0e-05,
     "per_byte:CUDA": 1.17,
     "per_byte:Metal": 1.2,
     "per_byte:other": 1.0,
@@ -75,7 +76,11 @@ CONSTANT_MEANING: dict[str, str] = {
     "per_layer:CUDA": "seconds per block run on a CUDA GPU (kernel launches and synchronisation)",
     "per_layer:Metal": "seconds per block run on a Metal GPU",
     "per_layer:other": "seconds per block run on a Vulkan / ROCm / SYCL / RPC device",
-    "per_layer:CPU": "seconds per block whose attention runs on the host (-ngl below the block count)",
+    "per_layer:CPU": "seconds per block whose attention runs on the host beside a GPU (-ngl below the block count: "
+                     "its hand-over to and from the GPU)",
+    "per_layer:CPU-only": "seconds per block in a plan with no GPU (thread synchronisation): no public row has one; "
+                          "read off this repository's CPU runs of real shapes (docs/accuracy-real-shapes.md), "
+                          "where it is within their noise of 0",
     "per_byte:CUDA": "inverse of the share of nominal bandwidth a CUDA GPU reaches on weight reads (at low bandwidth)",
     "per_byte:Metal": "the same for Metal (memory shared with the CPU)",
     "per_byte:other": "the same for Vulkan / ROCm / SYCL / RPC devices",
@@ -110,8 +115,13 @@ CONSTANT_MEANING.update({
 })
 PP_UBATCH = 512
 FLAT_GBS = 1000.0             # the bandwidth at which ``per_byte:flat`` adds its own value to the inverse share
-HOST_THREAD_GBS = 12.0        # RAM bandwidth one host thread can pull (assumed: a core's streaming rate)
-HOST_THREAD_GFLOPS = 40.0     # quantized matmul throughput of one host thread (assumed: AVX2 at ~40% of peak)
+# What one host thread pulls and computes, read off this repository's own run of a real 8B shape on
+# the CPU (docs/accuracy-real-shapes.md: Llama-3.1-8B Q4_K_M on 2 Zen 4 threads, 6.1 t/s generated =
+# 28 GB/s read, 13.6 t/s on a 512-token prompt = 110 GFLOP/s per thread with AVX-512). No public row
+# binds these (their hosts run 20+ threads), so the fit of TOKEN_CONSTANTS does not move with them.
+HOST_THREAD_GBS = 30.0        # RAM bandwidth one host thread can pull (nominal-equivalent, before per_byte:CPU)
+HOST_THREAD_GFLOPS = {"avx512f": 100.0, "": 40.0}  # quantized matmul GFLOP/s of one thread by widest ISA;
+                              # the AVX2 figure is assumed (about half: half the vector width)
 DEFAULT_LINK_GBS = 25.0       # host -> GPU copy rate (PCIe 4.0 x16 in practice) when the rig does not say
 DEFAULT_GPU_GBS = {"CUDA": 500.0, "ROCm": 500.0, "Vulkan": 300.0, "Metal": 200.0, "RPC": 100.0}
 DEFAULT_CPU_GBS = 50.0
@@ -181,6 +191,7 @@ class DeviceLoad:
     host_weight_bytes: float = 0.0  # host only: every matrix byte held here (copied to a GPU per micro-batch)
     threads: int | None = None      # host only
     link_gbs: float | None = None   # GPU only: host link
+    thread_gflops: float = HOST_THREAD_GFLOPS[""]  # host only: matmul throughput of one thread
 
 
 @dataclass
@@ -193,10 +204,14 @@ class SpeedEstimate:
     terms: dict[str, float] = field(default_factory=dict)  # seconds per token by feature
 
 
-def token_features(loads: Iterable[DeviceLoad], n_splits: int) -> dict[str, float]:
+def token_features(loads: Iterable[DeviceLoad], n_splits: int, with_gpu: bool | None = None) -> dict[str, float]:
     """The linear features of one decode step: feature name -> amount (seconds at nominal speed
-    for ``per_byte:*``, counts otherwise). Seconds per token = sum of feature * constant."""
+    for ``per_byte:*``, counts otherwise). Seconds per token = sum of feature * constant.
+    ``with_gpu``: whether the placement has a GPU (None: whether ``loads`` has one)."""
     f: dict[str, float] = {"per_token": 1.0, "per_split": float(n_splits)}
+    loads = list(loads)
+    if with_gpu is None:
+        with_gpu = any(device_class(d.backend) != "CPU" for d in loads)
     for d in loads:
         cls = device_class(d.backend)
         bw = d.bandwidth_gbs
@@ -206,17 +221,19 @@ def token_features(loads: Iterable[DeviceLoad], n_splits: int) -> dict[str, floa
             f[f"per_byte:{cls}"] = f.get(f"per_byte:{cls}", 0.0) + d.bytes_read / (bw * 1e9)
             if cls != "CPU":  # a GPU's reached share falls as its bandwidth rises: 1 / (k + flat * bw / 1 TB/s)
                 f["per_byte:flat"] = f.get("per_byte:flat", 0.0) + d.bytes_read / FLAT_GBS / 1e9
-        if d.layers:
-            f[f"per_layer:{cls}"] = f.get(f"per_layer:{cls}", 0.0) + d.layers
+        if d.layers:  # a host block beside a GPU also pays its hand-over: its own constant
+            key = f"per_layer:{cls}" if cls != "CPU" or with_gpu else "per_layer:CPU-only"
+            f[key] = f.get(key, 0.0) + d.layers
         if d.moe_layers:
             f[f"moe_layer:{cls}"] = f.get(f"moe_layer:{cls}", 0.0) + d.moe_layers
     return f
 
 
 def token_seconds(loads: Iterable[DeviceLoad], n_splits: int,
-                  constants: Mapping[str, float] = TOKEN_CONSTANTS) -> tuple[float, dict[str, float]]:
+                  constants: Mapping[str, float] = TOKEN_CONSTANTS,
+                  with_gpu: bool | None = None) -> tuple[float, dict[str, float]]:
     """Seconds per generated token and its terms (feature name -> seconds)."""
-    terms = {k: v * constants.get(k, 0.0) for k, v in token_features(loads, n_splits).items()}
+    terms = {k: v * constants.get(k, 0.0) for k, v in token_features(loads, n_splits, with_gpu).items()}
     return sum(terms.values()), terms
 
 
@@ -224,7 +241,7 @@ def prompt_features(loads: Iterable[DeviceLoad], ubatch: int = PP_UBATCH) -> tup
     """The linear features of one prompt micro-batch of ``ubatch`` tokens (feature name -> amount;
     seconds = sum of feature * ``PP_CONSTANTS``), and the seconds that need no constant: host-held
     weights copied to the first GPU over its link (llama.cpp offloads large host matmuls), or, with
-    no GPU, the host's matmuls at ``HOST_THREAD_GFLOPS`` per thread."""
+    no GPU, the host's matmuls at ``thread_gflops`` per thread (``HOST_THREAD_GFLOPS`` by ISA)."""
     loads = list(loads)
     gpus = [d for d in loads if d.backend != "CPU"]
     f: dict[str, float] = {}
@@ -236,7 +253,7 @@ def prompt_features(loads: Iterable[DeviceLoad], ubatch: int = PP_UBATCH) -> tup
             if gpus and d.host_weight_bytes:
                 fixed += d.host_weight_bytes / ((gpus[0].link_gbs or DEFAULT_LINK_GBS) * 1e9)
             elif d.matmul_flops:
-                fixed += d.matmul_flops * ubatch / ((d.threads or 8) * HOST_THREAD_GFLOPS * 1e9)
+                fixed += d.matmul_flops * ubatch / ((d.threads or 8) * d.thread_gflops * 1e9)
         elif d.matmul_flops:
             key = f"pp_flops:{device_class(d.backend)}"
             f[key] = f.get(key, 0.0) + d.matmul_flops * ubatch / (d.bandwidth_gbs * 1e9)
@@ -286,7 +303,7 @@ def plan_loads(tensors: list[TensorInfo], facts: ModelFacts, placement: Placemen
                kv_by_device: Mapping[str, int], *, depth_tokens: int, kv_cells: int,
                bandwidth_gbs: Mapping[str, float | None], backends: Mapping[str, str],
                threads: int | None = None, link_gbs: Mapping[str, float | None] | None = None,
-               assumed: list[str] | None = None) -> list[DeviceLoad]:
+               assumed: list[str] | None = None, cpu_flags: Iterable[str] = ()) -> list[DeviceLoad]:
     """Per-device loads of one placement: bytes read per token, blocks, MoE blocks, FLOPs."""
     read: dict[str, float] = {}
     flops: dict[str, float] = {}
@@ -316,6 +333,8 @@ def plan_loads(tensors: list[TensorInfo], facts: ModelFacts, placement: Placemen
     layers: dict[str, int] = {}
     for il, dev in enumerate(placement.layer_device[: facts.n_layer]):
         layers[dev] = layers.get(dev, 0) + 1
+    flags = {f.lower() for f in cpu_flags}
+    gflops = next(v for k, v in HOST_THREAD_GFLOPS.items() if not k or k in flags)
     out: list[DeviceLoad] = []
     for dev in sorted(set(read) | set(layers), key=lambda d: (d == CPU, d)):
         backend = "CPU" if dev == CPU else backends.get(dev, "CUDA")
@@ -326,7 +345,7 @@ def plan_loads(tensors: list[TensorInfo], facts: ModelFacts, placement: Placemen
                 assumed.append(f"{dev}: memory bandwidth unknown, assumed {bw:g} GB/s")
         out.append(DeviceLoad(dev, backend, float(bw), read.get(dev, 0.0), layers.get(dev, 0), len(moe.get(dev, ())),
                               flops.get(dev, 0.0), held.get(dev, 0.0) if dev == CPU else 0.0,
-                              threads if dev == CPU else None, (link_gbs or {}).get(dev)))
+                              threads if dev == CPU else None, (link_gbs or {}).get(dev), gflops))
     return out
 
 
@@ -334,7 +353,8 @@ def estimate_speed(tensors: list[TensorInfo], facts: ModelFacts, placement: Plac
                    kv_by_device: dict[str, int], *, depth_tokens: int, kv_cells: int,
                    bandwidth_gbs: dict[str, float | None], backends: dict[str, str],
                    splits: int | None = None, threads: int | None = None,
-                   link_gbs: dict[str, float | None] | None = None, ubatch: int = PP_UBATCH) -> SpeedEstimate:
+                   link_gbs: dict[str, float | None] | None = None, ubatch: int = PP_UBATCH,
+                   cpu_flags: Iterable[str] = ()) -> SpeedEstimate:
     """Generation tokens/s (and prompt tokens/s) of one placement.
 
     ``kv_by_device`` is the KV bytes at ``kv_cells`` cells; a token at ``depth_tokens`` reads the
@@ -345,13 +365,14 @@ def estimate_speed(tensors: list[TensorInfo], facts: ModelFacts, placement: Plac
     assumed: list[str] = []
     loads = plan_loads(tensors, facts, placement, kv_by_device, depth_tokens=depth_tokens, kv_cells=kv_cells,
                        bandwidth_gbs=bandwidth_gbs, backends=backends, threads=threads, link_gbs=link_gbs,
-                       assumed=assumed)
+                       assumed=assumed, cpu_flags=cpu_flags)
     n_splits = count_splits(tensors, placement) if splits is None else splits
     total, terms = token_seconds(loads, n_splits)
     by_device: dict[str, float] = {}
+    with_gpu = any(device_class(d.backend) != "CPU" for d in loads)
     for d in loads:
         own, _ = token_seconds([d], 0, {k: v for k, v in TOKEN_CONSTANTS.items()
-                                         if k not in ("per_token", "per_split")})
+                                         if k not in ("per_token", "per_split")}, with_gpu)
         by_device[d.name] = own
     return SpeedEstimate(1.0 / total if total > 0 else None, by_device, n_splits, assumed,
                          prompt_tokens_per_s(loads, ubatch), terms)
