@@ -55,10 +55,11 @@ sys.path[:0] = [str(REPO), str(Path(__file__).resolve().parent)]  # tests.* (her
 from accuracy_cuda import _capture, _free_port, _library_path, _unpacked_server, pack_models, unpack_models  # noqa: E402
 
 # every run: no automatic fitting, no warm-up run, every buffer printed, host weights as real
-# allocations (the planner predicts the sum of host tensors, not a mapped span), no FlashAttention
-# (the CUDA build compiles its kernels out)
+# allocations (the planner predicts the sum of host tensors, not a mapped span)
 COMMON_ARGS = ["-fit", "off", "--no-warmup", "-lv", "4", "-lm", "none"]
-PLAN_ARGS = ["-fa", "off", "-c", "8192"]  # flags the plan is asked with too
+# the flags the plan is asked with too: no FlashAttention by default (the CUDA build compiles its
+# kernels out), 8k context
+PLAN_ARGS = ["-fa", "off", "-c", "8192"]
 PROMPT_TOKENS = 512
 GENERATED_TOKENS = 128
 VULKAN_ENV = {"GGML_VK_VISIBLE_DEVICES": "0"}  # makes the software Vulkan device (lavapipe) visible
@@ -104,7 +105,6 @@ GPU_GBS = {"H200": 4800.0, "H100 80GB HBM3": 3352.0, "H100 PCIe": 2039.0, "A100-
 # ---- step 1, here: headers and the case list ----------------------------------------------------
 def prepare(directory: Path) -> Path:
     """Write each model's header (a few MB) and D/cases.json with its full size and the data to fill."""
-    from onboard.llamacpp.gguf_header import read_header  # noqa: PLC0415
     from tests.gguf_factory import write_header_only  # noqa: PLC0415
     from tests.gguf_real_shapes import REAL_MODELS, real_spec  # noqa: PLC0415
 
@@ -113,11 +113,7 @@ def prepare(directory: Path) -> Path:
     for key in REAL_MODELS:
         spec = real_spec(key)
         path = write_header_only(directory / f"{key}.gguf", spec.tensors, spec.metadata)
-        header = read_header(path)
-        start, align = header.data_offsets[0], header.alignment
-        size = start + sum(-(-t.n_bytes // align) * align for t in header.tensors)
-        models[key] = {"size": size, "tensors": len(header.tensors), "n_vocab": REAL_MODELS[key]["n_vocab"],
-                       "fills": _fills(header.tensors, start)}
+        models[key] = model_entry(path, REAL_MODELS[key]["n_vocab"])
     manifest = {"models": models, "common_args": COMMON_ARGS, "plan_args": PLAN_ARGS,
                 "prompt_tokens": PROMPT_TOKENS, "generated_tokens": GENERATED_TOKENS,
                 "cases": {kind: [{"id": f"{m}/{name}", "model": m, "args": args, "env": env, "speed": speed}
@@ -126,6 +122,17 @@ def prepare(directory: Path) -> Path:
     out = directory / "cases.json"
     out.write_text(json.dumps(manifest, indent=1) + "\n")
     return out
+
+
+def model_entry(header_path: Path, n_vocab: int) -> dict[str, Any]:
+    """What `run` needs of one header-only model: its full size (data aligned as GGUF aligns it),
+    tensor count, vocabulary size (for prompt token ids) and the tensors to fill."""
+    from onboard.llamacpp.gguf_header import read_header  # noqa: PLC0415
+
+    header = read_header(header_path)
+    start, align = header.data_offsets[0], header.alignment
+    size = start + sum(-(-t.n_bytes // align) * align for t in header.tensors)
+    return {"size": size, "tensors": len(header.tensors), "n_vocab": n_vocab, "fills": _fills(header.tensors, start)}
 
 
 def _fills(tensors: list[Any], data_start: int) -> list[dict[str, Any]]:
@@ -436,6 +443,13 @@ def render_page() -> str:
            "weights and KV per device within 1% (or 0.1 MiB), compute within 15%. Speed: requests of "
            f"a {PROMPT_TOKENS}-token prompt and {GENERATED_TOKENS} generated tokens after a warm-up request; "
            "generation is predicted at the depth the measured tokens averaged; the median of three requests.", "",
+           "The CPU speeds here are calibration, not a held-out check: they set the host's constants in "
+           "`llamacpp/planner/speed.py` (`HOST_THREAD_GBS`, `HOST_THREAD_GFLOPS` with AVX-512, "
+           "`HOST_EXPERT_EFFICIENCY`, `per_layer:CPU-only`), which no public measurement reaches; this 2-core "
+           "machine's speed varies by about 20% from run to run. The memory figures of the software Vulkan "
+           "device read two rules off these runs (terms 9 and 10 of `llamacpp/planner/compute.py`) that change "
+           "no prediction of the tiny-model cases in docs/accuracy.md. A GPU recording would check all of them.",
+           "",
            "| model | tensors | layers | size (GB) |", "| --- | ---: | ---: | ---: |"]
     recs = recordings()
     sizes = {k: v for rec in recs for k, v in rec["manifest"]["models"].items()}

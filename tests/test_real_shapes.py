@@ -47,12 +47,7 @@ def tiny_prepared(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[
     directory = tmp_path_factory.mktemp("tiny-real-shapes")
     spec = gguf_factory.model_spec("qwen3moe", default_type="Q4_K", n_ff_exp=256)
     gguf_factory.write_header_only(directory / "tiny.gguf", spec.tensors, spec.metadata)
-    header = read_header(directory / "tiny.gguf")
-    start = header.data_offsets[0]
-    size = start + sum(-(-t.n_bytes // header.alignment) * header.alignment for t in header.tensors)
-    model = {"size": size, "tensors": len(header.tensors), "n_vocab": 256,
-             "fills": real_shapes._fills(header.tensors, start)}
-    return directory, model
+    return directory, real_shapes.model_entry(directory / "tiny.gguf", 256)
 
 
 def test_full_size_file_has_the_fills(tiny_prepared: tuple[Path, dict[str, Any]], tmp_path: Path) -> None:

@@ -115,13 +115,16 @@ CONSTANT_MEANING.update({
 })
 PP_UBATCH = 512
 FLAT_GBS = 1000.0             # the bandwidth at which ``per_byte:flat`` adds its own value to the inverse share
-# What one host thread pulls and computes, read off this repository's own run of a real 8B shape on
-# the CPU (docs/accuracy-real-shapes.md: Llama-3.1-8B Q4_K_M on 2 Zen 4 threads, 6.1 t/s generated =
-# 28 GB/s read, 13.6 t/s on a 512-token prompt = 110 GFLOP/s per thread with AVX-512). No public row
-# binds these (their hosts run 20+ threads), so the fit of TOKEN_CONSTANTS does not move with them.
+# What one host thread pulls and computes, read off this repository's own runs of real shapes on
+# the CPU (docs/accuracy-real-shapes.md: Llama-3.1-8B Q4_K_M on 2 Zen 4 threads generated 5.4-6.4 t/s
+# over four runs, about 28 GB/s read, and took a 512-token prompt at 10.5-14.1 t/s, about 100 GFLOP/s
+# per thread with AVX-512). No public row binds these (their hosts run 20+ threads), so the fit of
+# TOKEN_CONSTANTS does not move with them.
 HOST_THREAD_GBS = 30.0        # RAM bandwidth one host thread can pull (nominal-equivalent, before per_byte:CPU)
 HOST_THREAD_GFLOPS = {"avx512f": 100.0, "": 40.0}  # quantized matmul GFLOP/s of one thread by widest ISA;
                               # the AVX2 figure is assumed (about half: half the vector width)
+HOST_EXPERT_EFFICIENCY = 0.64  # the host's expert products on a 512-token prompt against its dense ones
+                              # (Qwen3-Coder-30B-A3B on the CPU, same run: ~32 tokens per expert)
 DEFAULT_LINK_GBS = 25.0       # host -> GPU copy rate (PCIe 4.0 x16 in practice) when the rig does not say
 DEFAULT_GPU_GBS = {"CUDA": 500.0, "ROCm": 500.0, "Vulkan": 300.0, "Metal": 200.0, "RPC": 100.0}
 DEFAULT_CPU_GBS = 50.0
@@ -187,7 +190,8 @@ class DeviceLoad:
     bytes_read: float          # bytes the token reads here (weights it uses + filled KV)
     layers: int = 0            # blocks whose attention runs here
     moe_layers: int = 0        # blocks whose routed experts run here
-    matmul_flops: float = 0.0  # FLOPs per token of the matrices here (experts at the used share)
+    matmul_flops: float = 0.0  # FLOPs per token of the matrices here (experts at the used share; on the
+                               # host over HOST_EXPERT_EFFICIENCY)
     host_weight_bytes: float = 0.0  # host only: every matrix byte held here (copied to a GPU per micro-batch)
     threads: int | None = None      # host only
     link_gbs: float | None = None   # GPU only: host link
@@ -317,7 +321,10 @@ def plan_loads(tensors: list[TensorInfo], facts: ModelFacts, placement: Placemen
         frac = expert_frac if t.part == "ffn_exps" else 1.0
         read[dev] = read.get(dev, 0.0) + t.n_bytes * frac
         if t.elements:
-            flops[dev] = flops.get(dev, 0.0) + 2.0 * t.elements * frac
+            # the host's expert products run below its dense rate (HOST_EXPERT_EFFICIENCY): a
+            # prompt batch gives each expert only a few tokens; count them as more FLOPs there
+            slow = 1.0 / HOST_EXPERT_EFFICIENCY if dev == CPU and t.part == "ffn_exps" else 1.0
+            flops[dev] = flops.get(dev, 0.0) + 2.0 * t.elements * frac * slow
             held[dev] = held.get(dev, 0.0) + t.n_bytes
         if t.part == "ffn_exps" and t.layer is not None:
             moe.setdefault(dev, set()).add(t.layer)
