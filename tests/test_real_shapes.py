@@ -9,7 +9,6 @@ today's planner and must equal what the page shows, and its memory figures must 
 from __future__ import annotations
 
 import json
-import math
 import struct
 import sys
 from pathlib import Path
@@ -141,7 +140,6 @@ def test_recorded_speed_within_a_factor_of_two() -> None:
               if s["predicted"]]
     assert ratios
     assert all(0.5 < q < 2.0 for q in ratios), ratios
-    assert math.isfinite(sum(ratios))
 
 
 def test_a_gpu_recording_plans_on_the_gpu_llama_server_listed() -> None:
