@@ -38,6 +38,7 @@ import os
 import random
 import re
 import shutil
+import socket
 import statistics
 import struct
 import subprocess
@@ -65,26 +66,31 @@ GENERATED_TOKENS = 128
 VULKAN_ENV = {"GGML_VK_VISIBLE_DEVICES": "0"}  # makes the software Vulkan device (lavapipe) visible
 # the cases by where they run: "here" on any machine (the CPU; the software Vulkan device, memory
 # only: its speed says nothing), "gpu" on one NVIDIA GPU. (model, name, placement flags, env, speed)
-CASES: dict[str, list[tuple[str, str, list[str], dict[str, str], bool]]] = {
+CASES: dict[str, list[tuple[str, str, list[str], dict[str, str], bool, int]]] = {
     "here": [
-        ("llama-3.1-8b", "cpu", ["-ngl", "0"], {}, True),
-        ("llama-3.1-8b", "vulkan-ngl8", ["-ngl", "8"], VULKAN_ENV, False),
-        ("llama-3.1-8b", "vulkan-ngl8-fa", ["-ngl", "8", "-fa", "on"], VULKAN_ENV, False),
-        ("llama-3.1-8b", "vulkan-ngl8-ub256", ["-ngl", "8", "-ub", "256"], VULKAN_ENV, False),
-        ("llama-3.1-8b", "vulkan-ngl33", ["-ngl", "33"], VULKAN_ENV, False),
-        ("qwen3-coder-30b-a3b", "cpu", ["-ngl", "0"], {}, True),
-        ("qwen3-coder-30b-a3b", "vulkan-cpu-moe", ["-ngl", "99", "--cpu-moe"], VULKAN_ENV, False),
-        ("qwen3-coder-30b-a3b", "vulkan-cpu-moe-fa", ["-ngl", "99", "--cpu-moe", "-fa", "on"], VULKAN_ENV, False),
-        ("qwen3-coder-30b-a3b", "vulkan-cpu-moe-c2048", ["-ngl", "99", "--cpu-moe", "-c", "2048"], VULKAN_ENV, False),
+        ("llama-3.1-8b", "cpu", ["-ngl", "0"], {}, True, 0),
+        ("llama-3.1-8b", "vulkan-ngl8", ["-ngl", "8"], VULKAN_ENV, False, 0),
+        ("llama-3.1-8b", "vulkan-ngl8-fa", ["-ngl", "8", "-fa", "on"], VULKAN_ENV, False, 0),
+        ("llama-3.1-8b", "vulkan-ngl8-ub256", ["-ngl", "8", "-ub", "256"], VULKAN_ENV, False, 0),
+        ("llama-3.1-8b", "vulkan-ngl33", ["-ngl", "33"], VULKAN_ENV, False, 0),
+        ("qwen3-coder-30b-a3b", "cpu", ["-ngl", "0"], {}, True, 0),
+        ("qwen3-coder-30b-a3b", "vulkan-cpu-moe", ["-ngl", "99", "--cpu-moe"], VULKAN_ENV, False, 0),
+        ("qwen3-coder-30b-a3b", "vulkan-cpu-moe-fa", ["-ngl", "99", "--cpu-moe", "-fa", "on"], VULKAN_ENV, False,
+         0),
+        ("qwen3-coder-30b-a3b", "vulkan-cpu-moe-c2048", ["-ngl", "99", "--cpu-moe", "-c", "2048"], VULKAN_ENV,
+         False, 0),
+        ("llama-3.1-8b", "rpc2-default-split", ["-ngl", "99"], {}, False, 2),
+        ("llama-3.1-8b", "rpc2-ts3-1-ngl24", ["-ngl", "24", "-ts", "3,1"], {}, False, 2),
+        ("qwen3-coder-30b-a3b", "rpc2-n-cpu-moe24", ["-ngl", "99", "--n-cpu-moe", "24"], {}, False, 2),
     ],
     "gpu": [
-        ("llama-3.1-8b", "full", ["-ngl", "99"], {}, True),
-        ("llama-3.1-8b", "ngl16", ["-ngl", "16"], {}, True),
-        ("qwen3-32b", "full", ["-ngl", "99"], {}, True),
-        ("qwen3-32b", "ngl48", ["-ngl", "48"], {}, True),
-        ("qwen3-coder-30b-a3b", "full", ["-ngl", "99"], {}, True),
-        ("qwen3-coder-30b-a3b", "cpu-moe", ["-ngl", "99", "--cpu-moe"], {}, True),
-        ("qwen3-coder-30b-a3b", "n-cpu-moe24", ["-ngl", "99", "--n-cpu-moe", "24"], {}, True),
+        ("llama-3.1-8b", "full", ["-ngl", "99"], {}, True, 0),
+        ("llama-3.1-8b", "ngl16", ["-ngl", "16"], {}, True, 0),
+        ("qwen3-32b", "full", ["-ngl", "99"], {}, True, 0),
+        ("qwen3-32b", "ngl48", ["-ngl", "48"], {}, True, 0),
+        ("qwen3-coder-30b-a3b", "full", ["-ngl", "99"], {}, True, 0),
+        ("qwen3-coder-30b-a3b", "cpu-moe", ["-ngl", "99", "--cpu-moe"], {}, True, 0),
+        ("qwen3-coder-30b-a3b", "n-cpu-moe24", ["-ngl", "99", "--n-cpu-moe", "24"], {}, True, 0),
     ],
 }
 # compute figures that miss the target, and why (rendered on the page; tests/test_real_shapes.py
@@ -116,8 +122,9 @@ def prepare(directory: Path) -> Path:
         models[key] = model_entry(path, REAL_MODELS[key]["n_vocab"])
     manifest = {"models": models, "common_args": COMMON_ARGS, "plan_args": PLAN_ARGS,
                 "prompt_tokens": PROMPT_TOKENS, "generated_tokens": GENERATED_TOKENS,
-                "cases": {kind: [{"id": f"{m}/{name}", "model": m, "args": args, "env": env, "speed": speed}
-                                 for m, name, args, env, speed in cases]
+                "cases": {kind: [{"id": f"{m}/{name}", "model": m, "args": args, "env": env, "speed": speed,
+                                  "workers": workers}
+                                 for m, name, args, env, speed, workers in cases]
                           for kind, cases in CASES.items()}}
     out = directory / "cases.json"
     out.write_text(json.dumps(manifest, indent=1) + "\n")
@@ -223,8 +230,11 @@ def run_case(server: str, model: Path, case: dict[str, Any], manifest: dict[str,
     """One case: start llama-server, (a warm-up request and ``repeats`` measured requests), stop;
     the log, the devices llama-server saw and the timings (median rates)."""
     env = dict(env, **case["env"])
+    workers, endpoints = _start_workers(server, case.get("workers", 0), log_dir, env)
+    rpc = ["--rpc", ",".join(endpoints)] if endpoints else []
+    devices = _capture([server, *rpc, "--list-devices"], env)  # before the server: a worker serves one client
     port = _free_port()
-    argv = [server, "-m", str(model), "--host", "127.0.0.1", "--port", str(port), "-t", str(threads),
+    argv = [server, "-m", str(model), "--host", "127.0.0.1", "--port", str(port), "-t", str(threads), *rpc,
             *manifest["common_args"], *manifest["plan_args"], *case["args"]]
     log_path = log_dir / (case["id"].replace("/", "__") + ".log")
     rng = random.Random(1)
@@ -251,15 +261,46 @@ def run_case(server: str, model: Path, case: dict[str, Any], manifest: dict[str,
         except (urllib.error.URLError, OSError, ValueError) as exc:
             state = f"request failed: {exc}"
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            for p in [proc, *workers]:
+                _stop(p)
     return {"id": case["id"], "model": case["model"], "args": case["args"], "env": case["env"], "threads": threads,
             "state": state, "load_s": load_s, "seconds": round(time.monotonic() - t0, 2), "timings": timings,
-            "devices": _capture([server, "--list-devices"], env), "log": log_path.read_text(errors="replace")}
+            "devices": devices, "log": log_path.read_text(errors="replace")}
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def _start_workers(server: str, n: int, log_dir: Path, env: dict[str, str]
+                   ) -> tuple[list[subprocess.Popen[bytes]], list[str]]:
+    """``n`` rpc-server workers (the binary beside llama-server) on 127.0.0.1, answering; their
+    processes and endpoints."""
+    procs: list[subprocess.Popen[bytes]] = []
+    endpoints = []
+    for i in range(n):
+        port = _free_port()
+        with open(log_dir / f"rpc-server-{i}.log", "w") as log:
+            procs.append(subprocess.Popen([str(Path(server).with_name("rpc-server")), "-H", "127.0.0.1", "-p",
+                                           str(port), "-t", "1"], stdout=log, stderr=subprocess.STDOUT, env=env))
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if procs[-1].poll() is not None or time.monotonic() > deadline:
+                    for p in procs:
+                        _stop(p)
+                    raise RuntimeError(f"rpc-server on port {port} did not answer (log: {log_dir})") from None
+                time.sleep(0.1)
+        endpoints.append(f"127.0.0.1:{port}")
+    return procs, endpoints
 
 
 def _cpuinfo(key: str) -> str:
@@ -335,6 +376,10 @@ def rig_of(result: dict[str, Any], meta: dict[str, Any]) -> Any:
         if "llvmpipe" in description:  # the software device's own limits (128 MiB per allocation)
             devices += lavapipe_rig().devices
             continue
+        if name.startswith("RPC"):  # a worker: listed by its endpoint; its buffers are RPC0[endpoint]
+            devices.append(Device(name, "RPC", float(free), total_mib=float(total), margin_mib=0.0,
+                                  rpc_endpoint=description))
+            continue
         gbs = next((v for k, v in GPU_GBS.items() if k in description), None)
         devices.append(Device(name, name.rstrip("0123456789"), float(free), total_mib=float(total), margin_mib=0.0,
                               bandwidth_gbs=gbs, description=description))
@@ -358,6 +403,11 @@ def compare_result(result: dict[str, Any], manifest: dict[str, Any], meta: dict[
     rig = rig_of(result, meta)
     plan = make_plan(read_header(directory / f"{result['model']}.gguf"), rig, request).to_json()
     measured = measured_from_log(result["log"])
+    by_buffer = {d.buffer_name: d.name for d in rig.devices if d.rpc_endpoint}  # RPC0[host:port] -> RPC<i>
+    for table in (measured.weights, measured.kv, measured.compute):
+        for buffer, device in by_buffer.items():
+            if buffer in table:
+                table[device] = table.get(device, 0.0) + table.pop(buffer)
     row: dict[str, Any] = {
         "id": result["id"], "model": result["model"], "args": result["args"], "state": result["state"],
         "devices": [d.name for d in rig.devices] or ["CPU"], "threads": result["threads"],
@@ -447,8 +497,9 @@ def render_page() -> str:
            "`llamacpp/planner/speed.py` (`HOST_THREAD_GBS`, `HOST_THREAD_GFLOPS` with AVX-512, "
            "`HOST_EXPERT_EFFICIENCY`, `per_layer:CPU-only`), which no public measurement reaches; this 2-core "
            "machine's speed varies by about 20% from run to run. The memory figures of the software Vulkan "
-           "device read two rules off these runs (terms 9 and 10 of `llamacpp/planner/compute.py`) that change "
-           "no prediction of the tiny-model cases in docs/accuracy.md. A GPU recording would check all of them.",
+           "device and of two rpc-server workers on 127.0.0.1 read three rules off these runs (terms 9 to 11 of "
+           "`llamacpp/planner/compute.py`) that change no prediction of the tiny-model cases in docs/accuracy.md. "
+           "A GPU recording would check them on CUDA.",
            "",
            "| model | tensors | layers | size (GB) |", "| --- | ---: | ---: | ---: |"]
     recs = recordings()

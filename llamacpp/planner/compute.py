@@ -51,6 +51,9 @@ formula; this module charges the tensors that make that peak. Assumptions, each 
    output; its buffer is at least that. Invisible on the tiny models (2 MiB expert tensors), 82-96
    MiB on the real Qwen3-30B-A3B shape (docs/accuracy-real-shapes.md); term 8 holds the same for
    several devices, read off the rpc-server runs.
+11. No device offloads the host's big-batch work (rpc-server workers only: RPC does not take op
+   offload): the host runs its own blocks (the one-backend figure of term 7) or its experts (their
+   stage). Read off rpc-server runs of the real shapes (docs/accuracy-real-shapes.md).
 The structure was read off real llama-server b11434 logs (CUDA on an H100 and lavapipe); the
 constants were then tuned only on the calibration cases of tests/planner_cases.py, and the
 held-out cases (never tuned on) are reported separately in docs/accuracy.md.
@@ -148,12 +151,12 @@ def estimate_compute(f: ModelFacts, s: ComputeShape, layer_device: list[str], ou
     out: dict[str, int] = {}
     with_layers = {d for d in layer_device if d != CPU}
     host_work = any(d == CPU for d in layer_device) or largest_host_weight > 0
-    for i, name in enumerate(gpu_names):
-        runs_layers = name in with_layers or (i == 0 and host_work)
+    for name in gpu_names:
+        runs_layers = name in with_layers or (name == offload_device and host_work)
         peak = 0
         if runs_layers:
             peak = stage
-            if i == 0 and host_work:
+            if name == offload_device and host_work:
                 # one host layer's K cells (converted for the GPU's attention) and its input, or a
                 # host weight of a block running here (-ot ...=CPU), staged inside this device's work
                 staged_kv = (host_layer_kv // 2 + 4 * f.n_embd * s.n_tokens
@@ -168,7 +171,7 @@ def estimate_compute(f: ModelFacts, s: ComputeShape, layer_device: list[str], ou
             peak = max(peak, logits)
         if runs_layers or name == output_device:
             out[name] = (masks if runs_layers else 0) + resid + peak
-        if i == 0 and largest_host_expert:
+        if name == offload_device and largest_host_expert:
             # op offload of a host expert matmul: the whole expert tensor staged (only the used
             # experts are copied into it) with the expert stage and its input and output
             out[name] = max(out.get(name, 0), _moe_stage(f, s) + 2 * 4 * f.n_embd * s.n_tokens + largest_host_expert)
@@ -179,8 +182,23 @@ def estimate_compute(f: ModelFacts, s: ComputeShape, layer_device: list[str], ou
     host = masks + int(4 * HOST_EMBD_COPIES * f.n_embd * s.n_tokens)
     if (host_attention_scores or s.scores_on_host) and not s.flash_attn:
         host += 4 * s.n_kv * s.n_tokens * (max(f.n_head) if f.n_head else 0)
-    out[CPU] = host
+    out[CPU] = host if offload_device else _host_runs_its_work(f, s, host, layer_device, output_device,
+                                                                  largest_host_expert)
     return out
+
+
+def _host_runs_its_work(f: ModelFacts, s: ComputeShape, host: int, layer_device: list[str], output_device: str,
+                        largest_host_expert: int) -> int:
+    """Term 11: no device offloads the host's big-batch work (rpc-server workers only): the host
+    runs its own blocks, with the one-backend figure of term 7 (its layers' stage, the logits when
+    it holds the output), or, with only experts of its own, their stage beside the host buffer."""
+    if any(d == CPU for d in layer_device[: f.n_layer]):
+        logits = 4 * f.n_vocab * s.n_outputs if output_device == CPU else 0
+        return max(host, _masks(f, s) + int(4 * CPU_ONLY_EMBD_COPIES * f.n_embd * s.n_tokens)
+                   + max(_stage(f, s, cpu=True), logits))
+    if largest_host_expert:
+        return host + _moe_stage(f, s) + 4 * f.n_embd * s.n_tokens
+    return host
 
 
 def _mask_bytes(f: ModelFacts, s: ComputeShape, layers: list[int]) -> int:
@@ -292,5 +310,6 @@ def _several_devices(f: ModelFacts, s: ComputeShape, layer_device: list[str], ou
         host += extra * (_masks(f, s) + 2 * embd)
     if (host_attention_scores or s.scores_on_host) and not s.flash_attn:
         host += 4 * s.n_kv * s.n_tokens * (max(f.n_head) if f.n_head else 0)
-    out[CPU] = host
+    out[CPU] = host if offload_device else _host_runs_its_work(f, s, host, layer_device, output_device,
+                                                                  largest_host_expert)
     return out
