@@ -31,7 +31,6 @@ an H200) and, back here, ``compare --raw <files_at>/raw.json --label cuda-h200``
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import multiprocessing
 import os
