@@ -401,12 +401,7 @@ def compare_result(result: dict[str, Any], manifest: dict[str, Any], meta: dict[
     request = replace(request_for(tuple(manifest["plan_args"] + result["args"])), depth_tokens=depth)
     rig = rig_of(result, meta)
     plan = make_plan(read_header(directory / f"{result['model']}.gguf"), rig, request).to_json()
-    measured = measured_from_log(result["log"])
-    by_buffer = {d.buffer_name: d.name for d in rig.devices if d.rpc_endpoint}  # RPC0[host:port] -> RPC<i>
-    for table in (measured.weights, measured.kv, measured.compute):
-        for buffer, device in by_buffer.items():
-            if buffer in table:
-                table[device] = table.get(device, 0.0) + table.pop(buffer)
+    measured = measured_from_log(result["log"], {d.buffer_name: d.name for d in rig.devices if d.rpc_endpoint})
     row: dict[str, Any] = {
         "id": result["id"], "model": result["model"], "args": result["args"], "state": result["state"],
         "devices": [d.name for d in rig.devices] or ["CPU"], "threads": result["threads"],

@@ -22,7 +22,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 from onboard.llamacpp.log_analysis import analyze_log
 from onboard.llamacpp.planner import PlanRequest
@@ -236,10 +236,10 @@ class Measured:
     log: str = ""
 
 
-def _by_device(buffers: dict[str, float]) -> dict[str, float]:
+def _by_device(buffers: dict[str, float], devices: Mapping[str, str]) -> dict[str, float]:
     out: dict[str, float] = {}
     for name, mib in buffers.items():
-        dev = "CPU" if HOST_BUFFERS.match(name) else name
+        dev = "CPU" if HOST_BUFFERS.match(name) else devices.get(name, name)
         out[dev] = out.get(dev, 0.0) + mib
     return out
 
@@ -275,11 +275,14 @@ def run_case(binary: Path, case: Case, cache_dir: Path, *, timeout: float = 90.0
     return measured_from_log(log_path.read_text(errors="replace"))
 
 
-def measured_from_log(text: str) -> Measured:
-    """Per-device buffers of one llama-server log (llamacpp.log_analysis reads it)."""
+def measured_from_log(text: str, devices: Mapping[str, str] | None = None) -> Measured:
+    """Per-device buffers of one llama-server log (llamacpp.log_analysis reads it). ``devices``
+    maps buffer names to device names where they differ: an rpc-server worker's buffers
+    ``RPC0[host:port]`` belong to device ``RPC<i>``."""
     rep = analyze_log(text)
-    return Measured(_by_device(rep.model_buffers_mib), _by_device(rep.kv_buffers_mib),
-                    _by_device(rep.compute_buffers_mib), _by_device(rep.output_buffers_mib),
+    names = devices or {}
+    return Measured(*(_by_device(table, names) for table in (rep.model_buffers_mib, rep.kv_buffers_mib,
+                                                              rep.compute_buffers_mib, rep.output_buffers_mib)),
                     rep.layers_offloaded, text)
 
 

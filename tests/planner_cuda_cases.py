@@ -12,11 +12,10 @@ from typing import Any, Mapping, Sequence
 
 from onboard.llamacpp.errors import BadInput
 from onboard.llamacpp.gguf_header import read_header
-from onboard.llamacpp.log_analysis import analyze_log
 from onboard.llamacpp.planner import make_plan
 from onboard.llamacpp.rig import Device, Host, Rig
 from tests import gguf_factory
-from tests.planner_cases import Measured, _by_device, compare, lavapipe_rig, request_for
+from tests.planner_cases import compare, lavapipe_rig, measured_from_log, request_for
 
 H100_MIB = 81559.0  # nvidia-smi's total for the H100 80GB HBM3 the logs were recorded on
 
@@ -39,13 +38,6 @@ def gpu_rig(name: str = "CUDA0", usable_mib: float = H100_MIB) -> Rig:
         return lavapipe_rig()
     dev = Device(name, "CUDA", usable_mib, total_mib=usable_mib, margin_mib=0.0, description="NVIDIA H100")
     return Rig([dev], Host(ram_mib=131072.0), name="cuda-proof", source="tests", llama_build=11434)
-
-
-def measured_from_log(text: str) -> Measured:
-    rep = analyze_log(text)
-    return Measured(_by_device(rep.model_buffers_mib), _by_device(rep.kv_buffers_mib),
-                    _by_device(rep.compute_buffers_mib), _by_device(rep.output_buffers_mib),
-                    rep.layers_offloaded, text)
 
 
 def compare_case(log_text: str, model_key: str, dims: Mapping[str, Any], args: Sequence[str], model_dir: Path,

@@ -26,7 +26,7 @@ import pytest
 from onboard.llamacpp.log_analysis import analyze_log
 from tests import reliability
 from tests.conftest import REPO, require_binary
-from tests.planner_cases import READY, model_path, within
+from tests.planner_cases import READY, measured_from_log, model_path, within
 
 pytestmark = pytest.mark.real_server
 
@@ -197,21 +197,10 @@ def _serve(binary: Path, model: Path, flags: list[str], log_path: Path, extra: l
     return log_path.read_text(errors="replace")
 
 
-HOST_BUFFERS = re.compile(r"^(CPU.*|.*_Host|AMX|BLAS)$")
-
-
 def _measured(text: str, buffers: dict[str, str]) -> dict[str, dict[str, float]]:
     """Per-device MiB of a log; a worker's buffers RPC0[host:port] go to its device RPC<i>."""
-    rep = analyze_log(text)
-    out: dict[str, dict[str, float]] = {}
-    for kind, table in (("weights", rep.model_buffers_mib), ("kv", rep.kv_buffers_mib),
-                        ("compute", rep.compute_buffers_mib)):
-        per: dict[str, float] = {}
-        for name, mib in table.items():
-            dev = "CPU" if HOST_BUFFERS.match(name) else buffers.get(name, name)
-            per[dev] = per.get(dev, 0.0) + mib
-        out[kind] = per
-    return out
+    m = measured_from_log(text, buffers)
+    return {"weights": m.weights, "kv": m.kv, "compute": m.compute}
 
 
 def _compare(plan: dict, measured: dict[str, dict[str, float]]) -> list[dict]:
